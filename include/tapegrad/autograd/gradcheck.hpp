@@ -1,0 +1,109 @@
+#pragma once
+/// \file
+/// `gradcheck`: compares the gradients backward computes with central finite differences, in double.
+///
+/// The function's output y is projected onto fixed random weights r (L = sum(y * r)), so one backward pass
+/// gives dL/dx for every input element, and each element's numeric derivative is
+/// (L(x + eps) - L(x - eps)) / (2 eps). The worst element is reported with its input, index and both values.
+
+#include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/shape.hpp>
+
+#include <cmath>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace tapegrad {
+
+struct GradcheckOptions {
+    double eps = 1e-6;   ///< finite-difference step
+    double atol = 1e-6;  ///< absolute tolerance
+    double rtol = 1e-4;  ///< relative tolerance (of the numeric value)
+    uint64_t seed = 20261127;  ///< seed of the projection weights
+};
+
+struct GradcheckResult {
+    bool ok = true;
+    double max_abs_error = 0.0;  ///< over all checked elements
+    int input = -1;              ///< the input holding the worst element (-1: none checked)
+    int64_t element = -1;        ///< its flat index
+    double analytic = 0.0, numeric = 0.0;
+    std::string message;  ///< a sentence describing the worst element
+    explicit operator bool() const noexcept { return ok; }
+};
+
+/// Checks `f`'s gradient with respect to every input that requires grad (all inputs, if none does).
+/// `f` takes the inputs and returns a tensor of any shape. The inputs are not modified.
+inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<TensorD>&)>& f,
+                                 const std::vector<TensorD>& inputs, const GradcheckOptions& opt = {}) {
+    std::vector<TensorD> xs;
+    bool any = false;
+    for (const auto& x : inputs) any = any || x.requires_grad();
+    for (const auto& x : inputs) {
+        TensorD c = x.detach().clone();
+        c.requires_grad_(any ? x.requires_grad() : true);
+        xs.push_back(c);
+    }
+    TensorD y = f(xs);
+    Generator gen(opt.seed);
+    const TensorD r = TensorD::uniform(y.shape(), -1.0, 1.0, gen);
+    TAPEGRAD_CHECK(y.requires_grad(), ValueError, "gradcheck: the function's output does not depend on any input ",
+                   "that requires grad");
+    y.backward(r);
+
+    auto projected = [&]() {
+        NoGradGuard ng;
+        const TensorD v = f(xs);
+        TAPEGRAD_CHECK(v.shape() == r.shape(), ShapeError, "gradcheck: the output shape changed from ", r.shape(),
+                       " to ", v.shape(), " when inputs were perturbed");
+        double s = 0.0;
+        for (int64_t i = 0; i < v.numel(); ++i) s += v.data()[i] * r.data()[i];
+        return s;
+    };
+
+    GradcheckResult res;
+    double worst_ratio = -1.0;
+    for (size_t k = 0; k < xs.size(); ++k) {
+        if (!xs[k].requires_grad()) continue;
+        const TensorD g = xs[k].grad();
+        double* p = xs[k].data();
+        for (int64_t i = 0; i < xs[k].numel(); ++i) {
+            const double orig = p[i];
+            p[i] = orig + opt.eps;
+            const double lp = projected();
+            p[i] = orig - opt.eps;
+            const double lm = projected();
+            p[i] = orig;
+            const double num = (lp - lm) / (2.0 * opt.eps);
+            const double ana = g.defined() ? g.data()[i] : 0.0;
+            const double err = std::abs(ana - num);
+            const double tol = opt.atol + opt.rtol * std::abs(num);
+            const double ratio = std::isfinite(err) ? err / tol : INFINITY;
+            res.max_abs_error = std::max(res.max_abs_error, err);
+            if (ratio > worst_ratio) {
+                worst_ratio = ratio;
+                res.input = static_cast<int>(k);
+                res.element = i;
+                res.analytic = ana;
+                res.numeric = num;
+            }
+            if (!(err <= tol)) res.ok = false;
+        }
+    }
+    std::ostringstream os;
+    os.precision(10);
+    if (res.input < 0)
+        os << "gradcheck: no input elements to check";
+    else
+        os << "gradcheck " << (res.ok ? "passed" : "FAILED") << ": worst element is input " << res.input << " (shape "
+           << xs[static_cast<size_t>(res.input)].shape() << ") flat index " << res.element << ": analytic "
+           << res.analytic << " vs numeric " << res.numeric << " (abs error " << std::abs(res.analytic - res.numeric)
+           << ", tolerance " << opt.atol + opt.rtol * std::abs(res.numeric) << ")";
+    res.message = os.str();
+    return res;
+}
+
+}  // namespace tapegrad

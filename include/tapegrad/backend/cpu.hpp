@@ -1,0 +1,417 @@
+#pragma once
+/// \file
+/// The CPU backend: the small set of primitives that autograd and the layers are written against. Each
+/// takes raw buffers and sizes and knows nothing of `Tensor`, so a second backend (CUDA) implements the same
+/// list and every backward formula is written once, above this floor.
+///
+/// Broadcasting primitives take a `Strided` plan: the output dimensions plus, for each operand, a stride
+/// per dimension in elements, 0 where the operand is broadcast along that dimension.
+
+#include <tapegrad/backend/functors.hpp>
+#include <tapegrad/backend/pool.hpp>
+#include <tapegrad/core/device.hpp>
+#include <tapegrad/core/error.hpp>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <new>
+
+namespace tapegrad::backend {
+
+/// Maximum rank of a broadcasting plan (equal to Shape::max_rank).
+inline constexpr int max_rank = 8;
+
+/// Output dimensions and per-operand strides (0 on broadcast dimensions) for up to two inputs.
+struct Strided {
+    int rank = 0;
+    std::array<int64_t, max_rank> dims{};
+    std::array<int64_t, max_rank> sa{};  ///< strides of operand a
+    std::array<int64_t, max_rank> sb{};  ///< strides of operand b
+    bool a_contig = false;               ///< a has the output's shape (plain contiguous walk)
+    bool b_contig = false;
+    [[nodiscard]] int64_t numel() const noexcept {
+        int64_t n = 1;
+        for (int i = 0; i < rank; ++i) n *= dims[static_cast<size_t>(i)];
+        return n;
+    }
+};
+
+/// Calls `f(out_index, a_offset, b_offset, inner_count, inner_stride_a, inner_stride_b)` once per run of
+/// the innermost dimension, walking the output in row-major order.
+template <class F>
+void for_each_run(const Strided& p, F&& f) {
+    if (p.rank == 0) {
+        f(int64_t{0}, int64_t{0}, int64_t{0}, int64_t{1}, int64_t{0}, int64_t{0});
+        return;
+    }
+    const int last = p.rank - 1;
+    const int64_t inner = p.dims[static_cast<size_t>(last)];
+    const int64_t isa = p.sa[static_cast<size_t>(last)], isb = p.sb[static_cast<size_t>(last)];
+    int64_t outer = 1;
+    for (int i = 0; i < last; ++i) outer *= p.dims[static_cast<size_t>(i)];
+    if (inner == 0) return;
+    std::array<int64_t, max_rank> idx{};
+    int64_t oa = 0, ob = 0;
+    for (int64_t o = 0; o < outer; ++o) {
+        f(o * inner, oa, ob, inner, isa, isb);
+        // advance the multi-index over dimensions [0, last)
+        for (int d = last - 1; d >= 0; --d) {
+            const auto ds = static_cast<size_t>(d);
+            oa += p.sa[ds];
+            ob += p.sb[ds];
+            if (++idx[ds] < p.dims[ds]) break;
+            oa -= p.sa[ds] * p.dims[ds];
+            ob -= p.sb[ds] * p.dims[ds];
+            idx[ds] = 0;
+        }
+    }
+}
+
+/// Live bytes allocated by the CPU backend, for tests that check memory returns to its baseline.
+inline std::atomic<int64_t>& cpu_live_bytes() noexcept {
+    static std::atomic<int64_t> bytes{0};
+    return bytes;
+}
+
+template <class T>
+using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+template <class T>
+using CVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
+template <class T>
+using UVec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using CUVec = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+/// Primitives of one device. Only specialisations exist.
+template <Device D>
+struct Ops;
+
+template <>
+struct Ops<Cpu> {
+    static constexpr size_t alignment = 64;
+
+    // ---- memory ---------------------------------------------------------------------------------------
+    template <class T>
+    static T* allocate(int64_t n) {
+        TAPEGRAD_CHECK(n >= 0 && static_cast<uint64_t>(n) <= std::numeric_limits<size_t>::max() / sizeof(T) / 2,
+                       ValueError, "allocate: cannot allocate ", n, " elements");
+        const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+        void* p = HostPool::allocate(bytes);
+        cpu_live_bytes().fetch_add(static_cast<int64_t>(HostPool::block_size(bytes)), std::memory_order_relaxed);
+        return static_cast<T*>(p);
+    }
+    template <class T>
+    static void deallocate(T* p, int64_t n) noexcept {
+        const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+        cpu_live_bytes().fetch_sub(static_cast<int64_t>(HostPool::block_size(bytes)), std::memory_order_relaxed);
+        HostPool::deallocate(p, bytes);
+    }
+
+    // ---- simple fills and copies ------------------------------------------------------------------------
+    template <class T>
+    static void fill(int64_t n, T v, T* out) { std::fill_n(out, n, v); }
+    template <class T>
+    static void copy(int64_t n, const T* x, T* out) {
+        if (n > 0) std::memcpy(out, x, static_cast<size_t>(n) * sizeof(T));
+    }
+    /// y += alpha * x
+    template <class T>
+    static void axpy(int64_t n, T alpha, const T* x, T* y) {
+        if (alpha == T(1))
+            UVec<T>(y, n) += CUVec<T>(x, n);
+        else
+            UVec<T>(y, n) += alpha * CUVec<T>(x, n);
+    }
+    /// y *= alpha
+    template <class T>
+    static void scale(int64_t n, T alpha, T* y) { UVec<T>(y, n) *= alpha; }
+
+    // ---- elementwise ----------------------------------------------------------------------------------
+    /// y[i] = f(x[i])
+    template <class T, class F>
+    static void map(int64_t n, const T* x, T* y, const F& f) {
+        for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+    }
+    /// dx[i] += f.backward(x[i], y[i], dy[i])
+    template <class T, class F>
+    static void map_backward(int64_t n, const T* x, const T* y, const T* dy, T* dx, const F& f) {
+        for (int64_t i = 0; i < n; ++i) dx[i] += f.backward(x[i], y[i], dy[i]);
+    }
+    /// out = f(a, b) with broadcasting.
+    template <class T, class F>
+    static void zip(const Strided& p, const T* a, const T* b, T* out, const F& f) {
+        if (p.a_contig && p.b_contig) {
+            const int64_t n = p.numel();
+            for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+            return;
+        }
+        for_each_run(p, [&](int64_t o, int64_t ia, int64_t ib, int64_t n, int64_t sa, int64_t sb) {
+            T* y = out + o;
+            const T* pa = a + ia;
+            const T* pb = b + ib;
+            if (sa == 1 && sb == 0) {
+                const T bv = *pb;
+                for (int64_t i = 0; i < n; ++i) y[i] = f(pa[i], bv);
+            } else if (sa == 1 && sb == 1) {
+                for (int64_t i = 0; i < n; ++i) y[i] = f(pa[i], pb[i]);
+            } else {
+                for (int64_t i = 0; i < n; ++i) y[i] = f(pa[i * sa], pb[i * sb]);
+            }
+        });
+    }
+    /// da[a index] += f.da(a, b, y, dy) and/or db[b index] += f.db(...) over the broadcast output; either
+    /// target may be null. Because the plan's strides are 0 on broadcast dimensions, each output element
+    /// adds into the operand element it was computed from: the sum over broadcast dimensions is fused in.
+    template <class T, class F>
+    static void zip_backward(const Strided& p, const T* a, const T* b, const T* y, const T* dy, T* da, T* db,
+                             const F& f) {
+        if (p.a_contig && p.b_contig) {
+            const int64_t n = p.numel();
+            if (da)
+                for (int64_t i = 0; i < n; ++i) da[i] += f.da(a[i], b[i], y[i], dy[i]);
+            if (db)
+                for (int64_t i = 0; i < n; ++i) db[i] += f.db(a[i], b[i], y[i], dy[i]);
+            return;
+        }
+        for_each_run(p, [&](int64_t o, int64_t ia, int64_t ib, int64_t n, int64_t sa, int64_t sb) {
+            for (int64_t i = 0; i < n; ++i) {
+                const int64_t ja = ia + i * sa, jb = ib + i * sb;
+                if (da) da[ja] += f.da(a[ja], b[jb], y[o + i], dy[o + i]);
+                if (db) db[jb] += f.db(a[ja], b[jb], y[o + i], dy[o + i]);
+            }
+        });
+    }
+    /// out[contiguous] = in[strided by p.sa]: transposes, permutes and broadcasts (expand) in one walk.
+    template <class T>
+    static void strided_copy(const Strided& p, const T* in, T* out) {
+        for_each_run(p, [&](int64_t o, int64_t ia, int64_t, int64_t n, int64_t sa, int64_t) {
+            for (int64_t i = 0; i < n; ++i) out[o + i] = in[ia + i * sa];
+        });
+    }
+    /// out[strided by p.sa] += in[contiguous]: the adjoint of strided_copy (sums over broadcast dims).
+    template <class T>
+    static void strided_add(const Strided& p, const T* in, T* out) {
+        for_each_run(p, [&](int64_t o, int64_t ia, int64_t, int64_t n, int64_t sa, int64_t) {
+            for (int64_t i = 0; i < n; ++i) out[ia + i * sa] += in[o + i];
+        });
+    }
+
+    // ---- reductions over the middle axis of an [outer, n, inner] view -----------------------------------
+    /// out[o, i] = sum_k x[o, k, i]
+    template <class T>
+    static void sum_axis(int64_t outer, int64_t n, int64_t inner, const T* x, T* out) {
+        for (int64_t o = 0; o < outer; ++o) {
+            T* dst = out + o * inner;
+            std::fill_n(dst, inner, T(0));
+            for (int64_t k = 0; k < n; ++k) {
+                const T* src = x + (o * n + k) * inner;
+                for (int64_t i = 0; i < inner; ++i) dst[i] += src[i];
+            }
+        }
+    }
+    /// dx[o, k, i] += alpha * g[o, i]  (the adjoint of sum_axis, scaled)
+    template <class T>
+    static void expand_axis_add(int64_t outer, int64_t n, int64_t inner, T alpha, const T* g, T* dx) {
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t k = 0; k < n; ++k) {
+                T* dst = dx + (o * n + k) * inner;
+                const T* src = g + o * inner;
+                for (int64_t i = 0; i < inner; ++i) dst[i] += alpha * src[i];
+            }
+    }
+    /// out[o, i] = max_k x[o, k, i], arg[o, i] = the first k reaching it (NaN counts as the maximum).
+    template <class T>
+    static void max_axis(int64_t outer, int64_t n, int64_t inner, const T* x, T* out, int64_t* arg) {
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                const T* src = x + o * n * inner + i;
+                T best = src[0];
+                int64_t bi = 0;
+                for (int64_t k = 1; k < n; ++k) {
+                    const T v = src[k * inner];
+                    if (v > best || (v != v && best == best)) {
+                        best = v;
+                        bi = k;
+                    }
+                }
+                out[o * inner + i] = best;
+                arg[o * inner + i] = bi;
+            }
+    }
+    /// dx[o, arg[o,i], i] += g[o, i]
+    template <class T>
+    static void scatter_axis_add(int64_t outer, int64_t n, int64_t inner, const int64_t* arg, const T* g, T* dx) {
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) dx[(o * n + arg[o * inner + i]) * inner + i] += g[o * inner + i];
+    }
+    /// Copies the block [outer, len, inner] starting at `start` along the middle axis of an [outer, n, inner]
+    /// source into an [outer, len, inner] destination (`add` accumulates; `reverse` copies dst -> src).
+    template <class T>
+    static void copy_axis_block(int64_t outer, int64_t n, int64_t inner, int64_t start, int64_t len, const T* src,
+                                int64_t dst_n, int64_t dst_start, T* dst, bool add) {
+        for (int64_t o = 0; o < outer; ++o) {
+            const T* s = src + (o * n + start) * inner;
+            T* d = dst + (o * dst_n + dst_start) * inner;
+            const int64_t m = len * inner;
+            if (add)
+                for (int64_t i = 0; i < m; ++i) d[i] += s[i];
+            else
+                copy(m, s, d);
+        }
+    }
+
+    /// y[r, :] += v for every row r of a [rows, cols] matrix (bias add).
+    template <class T>
+    static void add_row_vector(int64_t rows, int64_t cols, const T* v, T* y) {
+        Eigen::Map<RowMat<T>> m(y, rows, cols);
+        m.rowwise() += Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>(v, cols);
+    }
+    /// out[c] += sum_r g[r, c] (the bias gradient).
+    template <class T>
+    static void add_column_sums(int64_t rows, int64_t cols, const T* g, T* out) {
+        Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out, cols) +=
+            Eigen::Map<const RowMat<T>>(g, rows, cols).colwise().sum();
+    }
+
+    // ---- matrix products ------------------------------------------------------------------------------
+    /// C[M,N] = alpha * op(A) * op(B) + beta * C, all row-major and contiguous; op(A) is [M,K] (A stored
+    /// [K,M] when trans_a), op(B) is [K,N] (B stored [N,K] when trans_b). beta = 0 ignores C's contents.
+    template <class T>
+    static void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B,
+                     T beta, T* C) {
+        using Map = Eigen::Map<const RowMat<T>>;
+        Eigen::Map<RowMat<T>> c(C, M, N);
+        if (K == 0) {
+            if (beta == T(0))
+                c.setZero();
+            else
+                c *= beta;
+            return;
+        }
+        const Map a(A, trans_a ? K : M, trans_a ? M : K);
+        const Map b(B, trans_b ? N : K, trans_b ? K : N);
+        if (beta == T(0)) {
+            if (!trans_a && !trans_b) c.noalias() = alpha * (a * b);
+            else if (trans_a && !trans_b) c.noalias() = alpha * (a.transpose() * b);
+            else if (!trans_a && trans_b) c.noalias() = alpha * (a * b.transpose());
+            else c.noalias() = alpha * (a.transpose() * b.transpose());
+        } else {
+            if (beta != T(1)) c *= beta;
+            if (!trans_a && !trans_b) c.noalias() += alpha * (a * b);
+            else if (trans_a && !trans_b) c.noalias() += alpha * (a.transpose() * b);
+            else if (!trans_a && trans_b) c.noalias() += alpha * (a * b.transpose());
+            else c.noalias() += alpha * (a.transpose() * b.transpose());
+        }
+    }
+
+    // ==== softmax, log-softmax and the row-wise losses (ops/softmax.hpp, nn/loss.hpp) ====================
+    // Appended section: softmax along the middle axis of an [outer, n, inner] view, and the fused
+    // cross-entropy / NLL over the rows of an [N, C] matrix. Labels are class indices in [0, C), checked by
+    // the caller.
+
+    /// y[o, :, i] = softmax(x[o, :, i]) along the middle axis, or log_softmax when `log`. Max-shifted: with
+    /// m = max_k x_k, y_k = e^(x_k - m) / s and log y_k = x_k - m - log s, s = sum_k e^(x_k - m). Every
+    /// exponent is <= 0 and the largest term is exactly 1, so nothing overflows and s >= 1.
+    template <class T>
+    static void softmax_axis(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, bool log) {
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                const T* xs = x + o * n * inner + i;
+                T* ys = y + o * n * inner + i;
+                T m = -std::numeric_limits<T>::infinity();
+                for (int64_t k = 0; k < n; ++k)
+                    if (!(xs[k * inner] <= m)) m = xs[k * inner];  // a NaN becomes the max: NaN out
+                T s = T(0);
+                for (int64_t k = 0; k < n; ++k) {
+                    const T e = std::exp(xs[k * inner] - m);
+                    ys[k * inner] = e;
+                    s += e;
+                }
+                if (log) {
+                    const T ls = std::log(s);
+                    for (int64_t k = 0; k < n; ++k) ys[k * inner] = (xs[k * inner] - m) - ls;
+                } else {
+                    const T inv = T(1) / s;
+                    for (int64_t k = 0; k < n; ++k) ys[k * inner] *= inv;
+                }
+            }
+    }
+    /// The adjoint of softmax_axis, given its output y:
+    ///   softmax:     dx_k += y_k (dy_k - sum_j dy_j y_j)
+    ///   log_softmax: dx_k += dy_k - e^(y_k) sum_j dy_j      (e^(y_k) is the softmax)
+    template <class T>
+    static void softmax_axis_backward(int64_t outer, int64_t n, int64_t inner, const T* y, const T* dy, T* dx,
+                                      bool log) {
+        for (int64_t o = 0; o < outer; ++o)
+            for (int64_t i = 0; i < inner; ++i) {
+                const int64_t base = o * n * inner + i;
+                T dot = T(0);
+                for (int64_t k = 0; k < n; ++k) {
+                    const int64_t j = base + k * inner;
+                    dot += log ? dy[j] : dy[j] * y[j];
+                }
+                for (int64_t k = 0; k < n; ++k) {
+                    const int64_t j = base + k * inner;
+                    dx[j] += log ? dy[j] - std::exp(y[j]) * dot : y[j] * (dy[j] - dot);
+                }
+            }
+    }
+
+    /// Fused softmax + cross-entropy over the rows of logits [N, C]: probs[r, :] = softmax(logits[r, :]) and
+    /// loss[r] = -log probs[r, labels[r]] = (m + log s) - logits[r, labels[r]] (max-shifted as above), so a
+    /// confident wrong answer costs its full margin instead of log(0) = -inf.
+    template <class T>
+    static void softmax_xent_rows(int64_t N, int64_t C, const T* logits, const int64_t* labels, T* probs, T* loss) {
+        for (int64_t r = 0; r < N; ++r) {
+            const T* x = logits + r * C;
+            T* p = probs + r * C;
+            T m = -std::numeric_limits<T>::infinity();
+            for (int64_t k = 0; k < C; ++k)
+                if (!(x[k] <= m)) m = x[k];
+            T s = T(0);
+            for (int64_t k = 0; k < C; ++k) {
+                p[k] = std::exp(x[k] - m);
+                s += p[k];
+            }
+            const T inv = T(1) / s;
+            for (int64_t k = 0; k < C; ++k) p[k] *= inv;
+            loss[r] = std::log(s) - (x[labels[r]] - m);
+        }
+    }
+    /// dlogits[r, c] += scale * dloss[r * dloss_stride] * (probs[r, c] - [c == labels[r]]). A stride of 0
+    /// broadcasts one scalar gradient (a mean or sum reduction) to every row.
+    template <class T>
+    static void softmax_xent_rows_backward(int64_t N, int64_t C, const T* probs, const int64_t* labels,
+                                           const T* dloss, int64_t dloss_stride, T scale, T* dlogits) {
+        for (int64_t r = 0; r < N; ++r) {
+            const T g = scale * dloss[r * dloss_stride];
+            const T* p = probs + r * C;
+            T* d = dlogits + r * C;
+            for (int64_t c = 0; c < C; ++c) d[c] += g * p[c];
+            d[labels[r]] -= g;
+        }
+    }
+
+    /// Negative log-likelihood over the rows of log-probabilities [N, C]: loss[r] = -logp[r, labels[r]].
+    template <class T>
+    static void nll_rows(int64_t N, int64_t C, const T* logp, const int64_t* labels, T* loss) {
+        for (int64_t r = 0; r < N; ++r) loss[r] = -logp[r * C + labels[r]];
+    }
+    /// dlogp[r, labels[r]] -= scale * dloss[r * dloss_stride] (stride 0: one scalar for every row).
+    template <class T>
+    static void nll_rows_backward(int64_t N, int64_t C, const int64_t* labels, const T* dloss, int64_t dloss_stride,
+                                  T scale, T* dlogp) {
+        for (int64_t r = 0; r < N; ++r) dlogp[r * C + labels[r]] -= scale * dloss[r * dloss_stride];
+    }
+    // ==== end of the softmax / row-wise loss section =====================================================
+};
+
+}  // namespace tapegrad::backend

@@ -1,0 +1,26 @@
+#pragma once
+/// \file
+/// Devices and element types: the two type parameters of `Tensor<T, Device>`.
+
+#include <concepts>
+#include <type_traits>
+
+namespace tapegrad {
+
+/// The host CPU, where tensors live by default; computation goes through Eigen.
+struct Cpu {
+    static constexpr const char* name = "cpu";
+};
+
+/// An element type tapegrad computes in: `float` or `double`. (Half precision, integers and complex are
+/// not supported: their gradients would need different accumulation rules.)
+template <class T>
+concept Scalar = std::same_as<T, float> || std::same_as<T, double>;
+
+/// A device tag: a type with a static `name`, for which a backend exists.
+template <class D>
+concept Device = requires {
+    { D::name } -> std::convertible_to<const char*>;
+};
+
+}  // namespace tapegrad
