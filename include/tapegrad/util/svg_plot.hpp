@@ -14,11 +14,10 @@
 /// distinct colours, named in a legend to the right of the plot. Text is XML-escaped.
 
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/util/atomic_file.hpp>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -29,17 +28,9 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 
-#if defined(_WIN32)
-#include <io.h>
-#include <process.h>
-#else
-#include <fcntl.h>
-#include <unistd.h>
-#endif
 
 namespace tapegrad::util {
 
@@ -376,70 +367,10 @@ public:
     /// fsync'ed and renamed over `path`, so a reader never sees half a plot. On failure the temporary file
     /// is removed, `path` keeps its old content, and FormatError names `path` and the reason.
     void save(const std::filesystem::path& path) const {
-        namespace fs = std::filesystem;
-        const std::string where = tapegrad::detail::concat("SvgPlot::save: '", path.string(), "'");
-        TAPEGRAD_CHECK(path.has_filename(), FormatError, where, ": the path names no file");
-        const std::string bytes = str();
-        const auto reason = [](int err) { return std::generic_category().message(err); };
-
-        static std::atomic<unsigned long> counter{0};
-#if defined(_WIN32)
-        const auto pid = static_cast<unsigned long>(_getpid());
-#else
-        const auto pid = static_cast<unsigned long>(::getpid());
-#endif
-        fs::path tmp;
-        std::FILE* f = nullptr;
-        int open_errno = 0;
-        // "x" fails rather than reuse an existing file (another writer's temporary): try the next name.
-        for (int attempt = 0; attempt < 100 && f == nullptr; ++attempt) {
-            tmp = path;
-            tmp.replace_filename(tapegrad::detail::concat(path.filename().string(), ".tmp-", pid, "-", counter++));
-            errno = 0;
-#if defined(_WIN32)
-            f = ::_wfopen(tmp.c_str(), L"wbx");
-#else
-            f = std::fopen(tmp.c_str(), "wbx");
-#endif
-            open_errno = errno;
-            if (f == nullptr && open_errno != EEXIST) break;
-        }
-        TAPEGRAD_CHECK(f != nullptr, FormatError, where, ": cannot create temporary file '", tmp.string(), "': ",
-                       reason(open_errno));
-
-        struct Cleanup {  // every way out that does not reach the rename removes the temporary file
-            std::FILE*& f;
-            const fs::path& tmp;
-            bool committed = false;
-            ~Cleanup() {
-                if (f != nullptr) std::fclose(f);
-                if (!committed) {
-                    std::error_code ignored;
-                    fs::remove(tmp, ignored);
-                }
-            }
-        } cleanup{f, tmp};
-        const auto fail = [&](const char* what) {
-            const int err = errno;
-            tapegrad::detail::raise<FormatError>(where, ": ", what, " temporary file '", tmp.string(), "': ",
-                                                 reason(err));
-        };
-        errno = 0;
-        if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) fail("cannot write");
-        if (std::fflush(f) != 0) fail("cannot flush");
-#if defined(_WIN32)
-        if (::_commit(::_fileno(f)) != 0) fail("cannot sync");
-#else
-        if (::fsync(::fileno(f)) != 0) fail("cannot sync");
-#endif
-        std::FILE* to_close = f;
-        f = nullptr;
-        if (std::fclose(to_close) != 0) fail("cannot close");
-        std::error_code ec;
-        fs::rename(tmp, path, ec);
-        TAPEGRAD_CHECK(!ec, FormatError, where, ": cannot rename temporary file '", tmp.string(), "' over it: ",
-                       ec.message());
-        cleanup.committed = true;
+        const std::string text = str();
+        write_file_atomically(path,
+                              std::span<const unsigned char>(reinterpret_cast<const unsigned char*>(text.data()), text.size()),
+                              tapegrad::detail::concat("SvgPlot::save: '", path.string(), "'"));
     }
 
 private:
