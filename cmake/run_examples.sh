@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every example as a smoke test; each checks its own result and exits non-zero on failure.
+#   bash cmake/run_examples.sh [BUILD_DIR]      (default: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+ex="$build/examples"
+
+run() {
+  local name=$1; shift
+  echo "run_examples: $name $*"
+  local t0
+  t0=$(date +%s%N)
+  "$ex/$name" "$@" > "$out/$name.log" 2>&1 || { cat "$out/$name.log"; echo "run_examples: $name FAILED" >&2; exit 1; }
+  grep '^result:' "$out/$name.log" | tail -n 1 || tail -n 3 "$out/$name.log"
+  echo "run_examples: $name took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+}
+
+run logic_gates
+run xor
+[[ -x "$ex/regression" ]] && run regression --svg "$out/fit.svg"
+[[ -x "$ex/activations" ]] && run activations --csv "$out/act.csv" --svg "$out/act.svg"
+
+mnist_dir=$(bash cmake/fetch_mnist.sh 2>/dev/null | tail -n 1 || true)
+if [[ -n "$mnist_dir" && -f "$mnist_dir/t10k-labels-idx1-ubyte" ]]; then
+  run mnist_mlp --data "$mnist_dir" --epochs 1 --save "$out/mlp.safetensors"
+  run mnist_predict --model "$out/mlp.safetensors" --data "$mnist_dir" --index 0 --index 1
+  if [[ -x "$ex/mnist_cnn" ]]; then
+    run mnist_cnn --data "$mnist_dir" --epochs 1
+  fi
+  # a bad flag must print usage and fail
+  if "$ex/mnist_mlp" --epochs -3 > "$out/bad.log" 2>&1; then
+    echo "run_examples: mnist_mlp accepted --epochs -3" >&2; exit 1
+  fi
+else
+  echo "run_examples: MNIST not found; skipping the MNIST programs"
+fi
+echo "run_examples: all passed"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds tapegrad and runs the whole test suite. Idempotent: installs missing Debian packages, reuses the
+# build folder. Usage:
+#   bash cmake/run_tests.sh                      # Release build in build/, every test
+#   bash cmake/run_tests.sh --config Debug --build-dir build-debug
+#   bash cmake/run_tests.sh --cxx clang++ --build-dir build-clang
+#   bash cmake/run_tests.sh --sanitize --build-dir build-asan     # ASan + UBSan
+# Options: --no-extras (tests only: skip examples and benchmarks), --werror (warnings are errors).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+config=Release build_dir=build cxx="${CXX:-g++}" sanitize=0 extras=ON werror=OFF
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --config) config="$2"; shift 2 ;;
+    --build-dir) build_dir="$2"; shift 2 ;;
+    --cxx) cxx="$2"; shift 2 ;;
+    --sanitize) sanitize=1; shift ;;
+    --no-extras) extras=OFF; shift ;;
+    --werror) werror=ON; shift ;;
+    *) echo "run_tests: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+bash cmake/setup_deps.sh
+
+flags=""
+if [[ $sanitize == 1 ]]; then
+  flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+fi
+
+echo "run_tests: configuring $build_dir ($config, $cxx${flags:+, sanitizers})"
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="$config" -DCMAKE_CXX_COMPILER="$cxx" \
+  -DCMAKE_CXX_FLAGS="$flags" -DTAPEGRAD_BUILD_TESTS=ON -DTAPEGRAD_BUILD_EXAMPLES="$extras" \
+  -DTAPEGRAD_BUILD_BENCH="$extras" -DTAPEGRAD_WERROR="$werror" >/dev/null
+echo "run_tests: building"
+cmake --build "$build_dir" -j "$(nproc)"
+echo "run_tests: running the tests"
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)"
