@@ -1,0 +1,45 @@
+#pragma once
+/// \file
+/// The umbrella header: `#include <tapegrad/tapegrad.hpp>` brings in tensors, autograd, ops, layers,
+/// losses, optimizers and in-memory datasets, and needs nothing but Eigen. Headers with other dependencies
+/// are included on their own: data/idx.hpp and data/mnist.hpp (zlib), io/safetensors.hpp and
+/// io/checkpoint.hpp (nlohmann-json), util/svg_plot.hpp; the CUDA backend is separate too.
+
+// core: tensors, shapes, devices, random numbers, errors
+#include <tapegrad/core/error.hpp>
+#include <tapegrad/core/device.hpp>
+#include <tapegrad/core/shape.hpp>
+#include <tapegrad/core/random.hpp>
+#include <tapegrad/core/tensor.hpp>
+
+// autograd: the tape, how ops record, gradcheck
+#include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/autograd/record.hpp>
+#include <tapegrad/autograd/gradcheck.hpp>
+
+// ops
+#include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/linalg.hpp>
+#include <tapegrad/ops/reduce.hpp>
+#include <tapegrad/ops/shape.hpp>
+#include <tapegrad/ops/softmax.hpp>
+#include <tapegrad/ops/conv.hpp>
+
+// nn: modules, layers, activations, losses, metrics
+#include <tapegrad/nn/module.hpp>
+#include <tapegrad/nn/init.hpp>
+#include <tapegrad/nn/perceptron.hpp>
+#include <tapegrad/nn/linear.hpp>
+#include <tapegrad/nn/activation.hpp>
+#include <tapegrad/nn/loss.hpp>
+#include <tapegrad/nn/metrics.hpp>
+#include <tapegrad/nn/conv.hpp>
+#include <tapegrad/nn/pooling.hpp>
+#include <tapegrad/nn/dropout.hpp>
+#include <tapegrad/nn/batchnorm.hpp>
+
+// optim: optimizers, schedules, clipping
+#include <tapegrad/optim/optim.hpp>
+
+// data: in-memory datasets and the loader
+#include <tapegrad/data/dataset.hpp>
