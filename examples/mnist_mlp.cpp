@@ -8,7 +8,7 @@
 // The network is Flatten -> [Linear -> ReLU] x len(hidden) -> Linear(10), trained with softmax
 // cross-entropy. Each step is the lecture's loop: zero_grad, forward, loss, backward, step.
 
-#include "common/progress.hpp"
+#include "common/mnist_training.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -59,20 +59,6 @@ std::shared_ptr<tg::nn::Sequential<float>> build_mlp(const std::vector<int64_t>&
     }
     net->push_back(tg::nn::Linear<float>(in, 10, gen));
     return net;
-}
-
-/// Accuracy of `net` on a whole dataset, evaluated in batches without recording.
-double evaluate(tg::nn::Module<float>& net, const tg::data::Dataset<float>& ds) {
-    tg::NoGradGuard no_grad;
-    net.eval();
-    tg::data::DataLoader<float> loader(ds, {.batch_size = 1000, .shuffle = false});
-    int64_t correct = 0;
-    for (const auto& batch : loader) {
-        const auto logits = net(batch.x);
-        correct += static_cast<int64_t>(tg::nn::accuracy(logits, batch.y) * static_cast<double>(batch.y.size()) + 0.5);
-    }
-    net.train();
-    return static_cast<double>(correct) / static_cast<double>(ds.size());
 }
 
 }  // namespace
@@ -128,53 +114,16 @@ int main(int argc, char** argv) {
 
         const auto t0 = Clock::now();
         if (cfg.eval_only) {
-            const double acc = evaluate(*net, mnist.test);
+            const double acc = examples::evaluate(*net, mnist.test);
             const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
             std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
             return 0;
         }
 
-        std::unique_ptr<tg::optim::Optimizer<float>> opt;
-        if (cfg.optimizer == "adam")
-            opt = std::make_unique<tg::optim::Adam<float>>(net->parameters(), tg::optim::AdamOptions{.lr = cfg.lr});
-        else
-            opt = std::make_unique<tg::optim::SGD<float>>(net->parameters(),
-                                                           tg::optim::SGDOptions{.lr = cfg.lr, .momentum = 0.9});
-        tg::optim::CosineAnnealingLR schedule(*opt, cfg.epochs);
-        tg::data::DataLoader<float> loader(mnist.train, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed});
-
-        std::vector<double> ep, tr_loss, tr_acc, te_acc;
-        double test_acc = 0.0;
-        for (int epoch = 1; epoch <= cfg.epochs; ++epoch) {
-            const auto te = Clock::now();
-            examples::ProgressBar bar(epoch, cfg.epochs, loader.num_batches());
-            double loss_sum = 0.0;
-            int64_t correct = 0, seen = 0;
-            for (const auto& batch : loader) {
-                opt->zero_grad();
-                const auto logits = (*net)(batch.x);
-                const auto loss = tg::nn::cross_entropy(logits, batch.y);
-                loss.backward();
-                opt->step();
-
-                const auto n = static_cast<int64_t>(batch.y.size());
-                loss_sum += static_cast<double>(loss.item()) * static_cast<double>(n);
-                correct += static_cast<int64_t>(tg::nn::accuracy(logits, batch.y) * static_cast<double>(n) + 0.5);
-                seen += n;
-                bar.update(batch.index + 1, loss_sum / static_cast<double>(seen),
-                           static_cast<double>(correct) / static_cast<double>(seen));
-            }
-            schedule.step();
-            test_acc = evaluate(*net, mnist.test);
-            const double secs = std::chrono::duration<double>(Clock::now() - te).count();
-            ep.push_back(epoch);
-            tr_loss.push_back(loss_sum / static_cast<double>(seen));
-            tr_acc.push_back(static_cast<double>(correct) / static_cast<double>(seen));
-            te_acc.push_back(test_acc);
-            std::printf("epoch %2d/%d  train_loss %.4f  train_acc %.4f  test_acc %.4f  %.1fs\n", epoch, cfg.epochs,
-                        tr_loss.back(), tr_acc.back(), test_acc, secs);
-            std::fflush(stdout);
-        }
+        auto opt = examples::make_optimizer(cfg.optimizer, net->parameters(), cfg.lr);
+        const examples::History history =
+            examples::train(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
+        const double test_acc = history.test_acc.back();
         const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
         if (!cfg.save.empty()) {
@@ -185,20 +134,7 @@ int main(int argc, char** argv) {
             tg::io::save_optimizer(cfg.save + ".optim", *opt);
             std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
         }
-        if (!cfg.csv.empty()) {
-            std::ofstream csv(cfg.csv);
-            csv << "epoch,train_loss,train_acc,test_acc\n";
-            for (size_t i = 0; i < ep.size(); ++i)
-                csv << ep[i] << ',' << tr_loss[i] << ',' << tr_acc[i] << ',' << te_acc[i] << '\n';
-            if (!csv) throw tg::FormatError("mnist_mlp: cannot write '" + cfg.csv + "'");
-        }
-        if (!cfg.svg.empty()) {
-            tg::util::SvgPlot plot({.title = "MNIST MLP", .x_label = "epoch", .y_label = "value"});
-            plot.add_series("train loss", ep, tr_loss);
-            plot.add_series("train accuracy", ep, tr_acc);
-            plot.add_series("test accuracy", ep, te_acc);
-            plot.save(cfg.svg);
-        }
+        examples::write_history(history, cfg.csv, cfg.svg, "MNIST MLP");
         std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f\n", test_acc, cfg.epochs, total);
         return 0;
     } catch (const tg::Error& e) {
