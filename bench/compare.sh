@@ -9,7 +9,7 @@
 #
 # Options: --rounds N, --reps N (repetitions per program run), --threads "1 2", --workloads "xor op_chain
 # mlp_s mlp_l cnn", --build-dir DIR (default build-bench), --data DIR (MNIST), --out DIR (raw lines and the
-# table; default DIR/compare), --no-build.
+# table; default DIR/compare), --no-build, --table-only (tabulate the raw lines already in --out again).
 # LibTorch comes from Debian's libtorch-dev; without it the LibTorch column reads n/a. Its speed depends on
 # the BLAS behind libblas.so.3: the OpenMP OpenBLAS (libopenblas0-openmp) is the one that agrees with
 # LibTorch's OpenMP threads (the pthread build was 2-4x slower at 2 threads), and this script says which
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 reps=3 threads="1 2" workloads="xor op_chain mlp_s mlp_l cnn" build_dir=build-bench data="" out="" build=1
+rounds=3 reps=3 threads="1 2" workloads="xor op_chain mlp_s mlp_l cnn" build_dir=build-bench data="" out="" build=1 run=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -28,15 +28,21 @@ while [[ $# -gt 0 ]]; do
     --data) data="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --table-only) build=0 run=0; shift ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 out=${out:-$build_dir/compare}
 mkdir -p "$out"
 raw="$out/raw.txt" table="$out/table.md" loads="$out/load.txt"
-: >"$raw"
-: >"$loads"
+if [[ $run == 1 ]]; then
+  : >"$raw"
+  : >"$loads"
+elif [[ ! -s $raw ]]; then
+  echo "compare: --table-only: no raw lines in $raw" >&2
+  exit 1
+fi
 
 if [[ $build == 1 ]]; then
   echo "compare: building the workload programs in $build_dir (Release, -march=native)" >&2
@@ -67,16 +73,16 @@ esac
 data_flag=()
 [[ -n $data ]] && data_flag=(--data "$data")
 
-# One program run: its lines go to the raw log (and stderr, to follow along), the 1-minute load average
-# before it to the load log.
+# One program run: its lines go to the raw log (and stderr, to follow along); the 1-minute load average
+# before it goes to the load log as "program workload threads load".
 run_one() {
   local prog=$1 workload=$2 t=$3
-  cut -d' ' -f1 /proc/loadavg >>"$loads"
+  echo "$prog $workload $t $(cut -d' ' -f1 /proc/loadavg)" >>"$loads"
   "$bin/$prog" --workload="$workload" --reps="$reps" --threads="$t" "${data_flag[@]}" | tee -a "$raw" >&2
 }
 
 start=$(date +%s)
-for ((round = 1; round <= rounds; ++round)); do
+for ((round = 1; round <= rounds * run; ++round)); do
   echo "compare: round $round of $rounds" >&2
   for w in $workloads; do
     for t in $threads; do
@@ -87,22 +93,31 @@ for ((round = 1; round <= rounds; ++round)); do
   done
 done
 elapsed=$(($(date +%s) - start))
+if [[ $run == 0 ]]; then
+  rounds=$(awk '$1 == "tapegrad" && $4 == "rep=1" { n[$2 " " $3]++ } END { for (k in n) if (n[k] > m) m = n[k]; print m + 0 }' "$raw")
+  reps=$(awk '$4 ~ /^rep=/ { sub(/^rep=/, "", $4); if ($4 + 0 > m) m = $4 + 0 } END { print m + 0 }' "$raw")
+  elapsed="?"
+fi
 
 # ---- the table ------------------------------------------------------------------------------------------
 
 median() {  # of the numbers on stdin, one per line; empty if none
   sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-# Median of `metric` for framework, workload, threads, from the raw lines "fw workload threads rep=R k=v ...".
-med() {
+# All values of `metric` for framework, workload, threads, from the raw lines "fw workload threads rep=R k=v ...".
+values() {
   awk -v fw="$1" -v w="$2" -v t="$3" -v m="$4" '$1 == fw && $2 == w && $3 == t && $4 ~ /^rep=/ {
-    for (i = 5; i <= NF; ++i) { split($i, kv, "="); if (kv[1] == m) print kv[2] } }' "$raw" | median
+    for (i = 5; i <= NF; ++i) { split($i, kv, "="); if (kv[1] == m) print kv[2] } }' "$raw"
 }
+med() { values "$@" | median; }
+best() { values "$@" | sort -g | head -n 1; }
 fmt() { [[ -z $1 ]] && { echo "n/a"; return; }; awk -v x="$1" -v d="$2" 'BEGIN { printf "%.*f", d, x }'; }
 ratio() { [[ -z $1 || -z $2 ]] && { echo "n/a"; return; }; awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 # "yes"/"no" for value <= limit.
 meets() { [[ -z $1 ]] && { echo "n/a"; return; }; awk -v x="$1" -v l="$2" 'BEGIN { print (x <= l ? "yes" : "no") }'; }
 
+# Median load average before the runs of one workload and thread count.
+row_load() { awk -v w="$1" -v t="$2" '$2 == w && $3 == t { print $4 }' "$loads" | median; }
 metric_of() { case $1 in xor) echo us_per_step ;; op_chain) echo fwdbwd_ns_per_op ;; *) echo epoch_s ;; esac; }
 unit_of() { case $1 in xor) echo "us/step" ;; op_chain) echo "ns/link" ;; *) echo "s/epoch" ;; esac; }
 digits_of() { case $1 in xor) echo 2 ;; op_chain) echo 0 ;; *) echo 3 ;; esac; }
@@ -112,20 +127,23 @@ target_text() { case $1 in xor) echo "<= 0.05 (20x)" ;; op_chain) echo "<= 0.033
 model=$(lscpu | awk -F: '/^Model name/ { sub(/^[ \t]+/, "", $2); print $2; exit }')
 cores=$(lscpu | awk -F: '/^Core\(s\) per socket/ { c = $2 } /^Socket\(s\)/ { s = $2 } END { print c * s }')
 cpus=$(nproc)
-load_min=$(sort -g "$loads" | head -n 1)
-load_med=$(median <"$loads")
-load_max=$(sort -g "$loads" | tail -n 1)
+load_min=$(awk '{ print $4 }' "$loads" | sort -g | head -n 1)
+load_med=$(awk '{ print $4 }' "$loads" | median)
+load_max=$(awk '{ print $4 }' "$loads" | sort -g | tail -n 1)
 torch_version=$(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || echo "n/a")
 cxx_version=$(c++ --version 2>/dev/null | head -n 1)
 
 {
   echo "Machine: $model, $cores cores ($cpus CPUs). $cxx_version, Release, -march=native. LibTorch $torch_version"
   echo "with $blas_name. $(date -u '+%Y-%m-%d %H:%M UTC'); $rounds rounds x $reps repetitions per program and"
-  echo "thread count, programs alternated within each round, medians of all repetitions ($elapsed s in all)."
+  echo "thread count, programs alternated within each round, medians of all repetitions ($elapsed s in all);"
+  echo "\"best reps\" compares the fastest repetition of each, which sporadic interference affects least."
   echo "1-minute load average before each run (our own run included): min $load_min, median $load_med, max $load_max."
+  echo "With $cpus CPUs, a load above $cpus minus the thread count means other processes took turns on our cores:"
+  echo "OpenMP's barriers then wait for a descheduled thread, and the 2-thread rows suffer most."
   echo
-  echo "| workload | threads | metric | tapegrad | LibTorch | Eigen floor | tapegrad / LibTorch | target | met | tapegrad / Eigen | test acc (tapegrad / LibTorch / Eigen) |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| workload | threads | metric | tapegrad | LibTorch | Eigen floor | tapegrad / LibTorch | target | met | same, best reps | tapegrad / Eigen | test acc (tapegrad / LibTorch / Eigen) | load |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for w in $workloads; do
     m=$(metric_of "$w") d=$(digits_of "$w")
     for t in $threads; do
@@ -141,7 +159,8 @@ cxx_version=$(c++ --version 2>/dev/null | head -n 1)
         acc+=" / $(fmt "$(med eigen "$w" "$t" test_acc)" 4)"
       fi
       echo "| $w | $t | $(unit_of "$w") | $(fmt "$tg" "$d") | $(fmt "$lt" "$d") | $(fmt "$eg" "$d") | $r |" \
-           "$(target_text "$w") | $met | $(ratio "$tg" "$eg") | $acc |"
+           "$(target_text "$w") | $met | $(ratio "$(best tapegrad "$w" "$t" "$m")" "$(best libtorch "$w" "$t" "$m")") |" \
+           "$(ratio "$tg" "$eg") | $acc | $(fmt "$(row_load "$w" "$t")" 2) |"
     done
   done
 } | tee "$table"
