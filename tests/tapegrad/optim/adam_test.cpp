@@ -25,6 +25,8 @@
 
 #include <doctest/doctest.h>
 
+#include "reference_steps.hpp"
+
 #include <cmath>
 #include <string>
 #include <vector>
@@ -35,31 +37,7 @@ using tapegrad::TensorD;
 using tapegrad::ValueError;
 namespace optim = tapegrad::optim;
 
-constexpr double kGrads[3][3] = {{0.5, -1.0, 2.0}, {-0.3, 0.8, 1.5}, {0.0, 0.2, -0.4}};
-
-TensorD start_param() {
-    TensorD p = TensorD::from({3}, {1.0, -2.0, 0.5});
-    p.requires_grad_();
-    return p;
-}
-
-/// Makes p's gradient exactly g: zero the buffer, then backward of sum(p * g).
-void set_grad(TensorD p, const double* g) {
-    p.zero_grad();
-    tapegrad::sum(p * TensorD::from(p.shape(), {g[0], g[1], g[2]})).backward();
-}
-
-/// Three steps with kGrads, checking p after each against want[step].
-void check_three_steps(optim::Optimizer<double>& opt, TensorD p, const double (&want)[3][3]) {
-    for (int s = 0; s < 3; ++s) {
-        set_grad(p, kGrads[s]);
-        opt.step();
-        for (int k = 0; k < 3; ++k) {
-            INFO("step ", s + 1, ", element ", k);
-            CHECK(p(k) == doctest::Approx(want[s][k]).epsilon(1e-12));
-        }
-    }
-}
+using namespace optim_test;
 
 }  // namespace
 
