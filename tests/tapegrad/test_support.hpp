@@ -146,4 +146,15 @@ inline std::function<Inputs(Generator&)> broadcast_inputs(Values va = any_value,
     };
 }
 
+/// The message of the E that `f` throws, or "" if it throws nothing (other exceptions propagate).
+template <class E, class F>
+std::string message_of(F&& f) {
+    try {
+        f();
+    } catch (const E& e) {
+        return e.what();
+    }
+    return "";
+}
+
 }  // namespace tapegrad::testing

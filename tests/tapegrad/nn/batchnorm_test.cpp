@@ -23,15 +23,7 @@ using tapegrad::testing::check_gradient;
 using tapegrad::testing::Inputs;
 namespace nn = tapegrad::nn;
 
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
+using tapegrad::testing::message_of;
 
 // Two features over a batch of 4: feature 0 = [1, 2, 3, 4], feature 1 = [2, 2, 2, 6].
 const TensorD x4x2 = TensorD::from({4, 2}, {1, 2, 2, 2, 3, 2, 4, 6});

@@ -11,6 +11,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../test_support.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -29,15 +31,7 @@ using tapegrad::TensorF;
 namespace nn = tapegrad::nn;
 
 /// The exception message of `f`, or "" if it does not throw `E`.
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
+using tapegrad::testing::message_of;
 
 TensorD random_tensor(const Shape& s, Generator& g) { return TensorD::uniform(s, -1.0, 1.0, g); }
 

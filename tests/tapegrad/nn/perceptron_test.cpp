@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../test_support.hpp"
+
 #include <array>
 #include <cmath>
 #include <limits>
@@ -25,15 +27,7 @@ const std::vector<double> or_targets = {0, 1, 1, 1};
 const std::vector<double> xor_targets = {0, 1, 1, 0};
 
 /// The exception message of `f`, or "" if it does not throw `E`.
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
+using tapegrad::testing::message_of;
 
 }  // namespace
 

@@ -21,15 +21,7 @@ using tapegrad::testing::check_gradient;
 using tapegrad::testing::Inputs;
 namespace nn = tapegrad::nn;
 
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
+using tapegrad::testing::message_of;
 
 }  // namespace
 

@@ -28,15 +28,7 @@ using tapegrad::testing::check_gradient;
 using tapegrad::testing::Inputs;
 
 /// The exception message of `f`, or "" if it does not throw `E`.
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
+using tapegrad::testing::message_of;
 
 TensorD uniform(const Shape& s, Generator& g) { return TensorD::uniform(s, -1.0, 1.0, g); }
 
