@@ -13,9 +13,9 @@
 /// both contributions.
 
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/core/live_counters.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -88,11 +88,8 @@ private:
     std::vector<ImplBase*> more_inputs_;
 };
 
-/// Counters for tests and diagnostics: live nodes across all threads.
-inline std::atomic<int64_t>& live_node_counter() noexcept {
-    static std::atomic<int64_t> n{0};
-    return n;
-}
+/// Live nodes across all threads, for tests and diagnostics.
+using LiveNodes = LiveCounter<Live::nodes>;
 
 struct ThreadState {
     uint64_t next_seq = 0;
@@ -109,9 +106,9 @@ inline ThreadState& thread_state() noexcept {
 }
 
 inline Node::Node(const char* op_name) : name(op_name), seq(thread_state().next_seq++) {
-    live_node_counter().fetch_add(1, std::memory_order_relaxed);
+    LiveNodes::add(1);
 }
-inline Node::~Node() { live_node_counter().fetch_sub(1, std::memory_order_relaxed); }
+inline Node::~Node() { LiveNodes::add(-1); }
 
 /// Destroys a node without recursion. Destroying a node destroys its closure, which drops its inputs, whose
 /// nodes die in turn: done naively that recursion overflows the stack on a long chain. Instead, a dying
@@ -227,7 +224,7 @@ private:
 /// Number of recorded nodes alive in the process (all threads). Returns to its baseline after each
 /// training step; tests use it to prove that nothing piles up.
 [[nodiscard]] inline int64_t live_nodes() noexcept {
-    return detail::live_node_counter().load(std::memory_order_relaxed);
+    return detail::LiveNodes::load();
 }
 
 }  // namespace tapegrad

@@ -11,12 +11,12 @@
 #include <tapegrad/backend/pool.hpp>
 #include <tapegrad/core/device.hpp>
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/core/live_counters.hpp>
 
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -73,11 +73,9 @@ void for_each_run(const Strided& p, F&& f) {
     }
 }
 
-/// Live bytes allocated by the CPU backend, for tests that check memory returns to its baseline.
-inline std::atomic<int64_t>& cpu_live_bytes() noexcept {
-    static std::atomic<int64_t> bytes{0};
-    return bytes;
-}
+/// Live bytes allocated by the CPU backend (all threads), for tests that check memory returns to its
+/// baseline: `cpu_live_bytes().load()`.
+inline detail::LiveCounter<detail::Live::cpu_bytes> cpu_live_bytes() noexcept { return {}; }
 
 template <class T>
 using Vec = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>, Eigen::Aligned64>;
@@ -105,13 +103,13 @@ struct Ops<Cpu> {
                        ValueError, "allocate: cannot allocate ", n, " elements");
         const size_t bytes = static_cast<size_t>(n) * sizeof(T);
         void* p = HostPool::allocate(bytes);
-        cpu_live_bytes().fetch_add(static_cast<int64_t>(HostPool::block_size(bytes)), std::memory_order_relaxed);
+        cpu_live_bytes().add(static_cast<int64_t>(HostPool::block_size(bytes)));
         return static_cast<T*>(p);
     }
     template <class T>
     static void deallocate(T* p, int64_t n) noexcept {
         const size_t bytes = static_cast<size_t>(n) * sizeof(T);
-        cpu_live_bytes().fetch_sub(static_cast<int64_t>(HostPool::block_size(bytes)), std::memory_order_relaxed);
+        cpu_live_bytes().add(-static_cast<int64_t>(HostPool::block_size(bytes)));
         HostPool::deallocate(p, bytes);
     }
 
@@ -140,10 +138,13 @@ struct Ops<Cpu> {
     static void map(int64_t n, const T* x, T* y, const F& f) {
         for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
     }
-    /// dx[i] += f.backward(x[i], y[i], dy[i])
+    /// dx[i] += f.backward(x[i], y[i], dy[i]), or = when `assign` (then dx may be dy itself).
     template <class T, class F>
-    static void map_backward(int64_t n, const T* x, const T* y, const T* dy, T* dx, const F& f) {
-        for (int64_t i = 0; i < n; ++i) dx[i] += f.backward(x[i], y[i], dy[i]);
+    static void map_backward(int64_t n, const T* x, const T* y, const T* dy, T* dx, const F& f, bool assign = false) {
+        if (assign)
+            for (int64_t i = 0; i < n; ++i) dx[i] = f.backward(x[i], y[i], dy[i]);
+        else
+            for (int64_t i = 0; i < n; ++i) dx[i] += f.backward(x[i], y[i], dy[i]);
     }
     /// out = f(a, b) with broadcasting.
     template <class T, class F>
@@ -170,22 +171,30 @@ struct Ops<Cpu> {
     /// da[a index] += f.da(a, b, y, dy) and/or db[b index] += f.db(...) over the broadcast output; either
     /// target may be null. Because the plan's strides are 0 on broadcast dimensions, each output element
     /// adds into the operand element it was computed from: the sum over broadcast dimensions is fused in.
+    /// With `assign_a` (only when a has the output's shape) da is overwritten instead, and may be dy itself:
+    /// db is computed from dy before da replaces it.
     template <class T, class F>
     static void zip_backward(const Strided& p, const T* a, const T* b, const T* y, const T* dy, T* da, T* db,
-                             const F& f) {
+                             const F& f, bool assign_a = false) {
         if (p.a_contig && p.b_contig) {
             const int64_t n = p.numel();
-            if (da)
-                for (int64_t i = 0; i < n; ++i) da[i] += f.da(a[i], b[i], y[i], dy[i]);
             if (db)
                 for (int64_t i = 0; i < n; ++i) db[i] += f.db(a[i], b[i], y[i], dy[i]);
+            if (da && assign_a)
+                for (int64_t i = 0; i < n; ++i) da[i] = f.da(a[i], b[i], y[i], dy[i]);
+            else if (da)
+                for (int64_t i = 0; i < n; ++i) da[i] += f.da(a[i], b[i], y[i], dy[i]);
             return;
         }
         for_each_run(p, [&](int64_t o, int64_t ia, int64_t ib, int64_t n, int64_t sa, int64_t sb) {
             for (int64_t i = 0; i < n; ++i) {
                 const int64_t ja = ia + i * sa, jb = ib + i * sb;
-                if (da) da[ja] += f.da(a[ja], b[jb], y[o + i], dy[o + i]);
-                if (db) db[jb] += f.db(a[ja], b[jb], y[o + i], dy[o + i]);
+                const T g = dy[o + i];
+                if (db) db[jb] += f.db(a[ja], b[jb], y[o + i], g);
+                if (da) {
+                    const T v = f.da(a[ja], b[jb], y[o + i], g);
+                    da[ja] = assign_a ? v : da[ja] + v;
+                }
             }
         });
     }
