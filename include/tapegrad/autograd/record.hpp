@@ -84,6 +84,34 @@ template <class T, class D>
     return impl->grad->data();
 }
 
+/// Where an elementwise backward puts the gradient of an input with the output's shape.
+template <class T>
+struct GradTarget {
+    T* data = nullptr;  ///< null when the input does not require grad
+    bool assign = false;  ///< overwrite `data` (it is the output's gradient buffer, handed over) instead of +=
+};
+
+/// The gradient target of `x` for an elementwise op whose output is `out`, with incoming gradient `dy`.
+/// When x has no gradient yet and `dy` is about to be thrown away -- the output is an intermediate whose
+/// gradient nobody else holds, and is not retained -- x adopts dy's buffer and the backward overwrites it
+/// in place (each element reads dy[i] before writing dx[i]). That saves allocating and zero-filling a
+/// buffer on every elementwise op of a backward pass. Otherwise: x's own buffer, accumulated into.
+/// Call it after every other input's target has been taken, so an input that is both operands (x * x)
+/// already has a gradient and is not handed dy's buffer.
+template <class T, class D>
+[[nodiscard]] GradTarget<T> grad_target(const Tensor<T, D>& x, const TensorImpl<T, D>& out, const Tensor<T, D>& dy) {
+    if (!x.requires_grad()) return {};
+    TensorImpl<T, D>* impl = x.impl();
+    const auto& g = out.grad;
+    // use_count 2: `out` and the `dy` handle the engine passed us
+    if (!impl->grad && !out.retains_grad && g.get() == dy.impl() && g.use_count() == 2 && impl->shape == out.shape &&
+        g->offset == 0 && g->storage.use_count() == 1 && g->storage->owned && g->grad_fn == nullptr) {
+        impl->grad = g;
+        return {impl->grad->data(), true};
+    }
+    return {grad_buffer(x), false};
+}
+
 /// Adds a whole gradient tensor into `x`'s gradient. Checks that it has `x`'s shape, naming the op whose
 /// backward produced it if not; a gradient nobody else holds is adopted without a copy.
 template <class T, class D>

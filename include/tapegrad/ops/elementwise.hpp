@@ -41,7 +41,8 @@ Tensor<T, D> unary(const Tensor<T, D>& x, const F& f) {
     B::map(x.numel(), x.data_ptr(), y.data_ptr(), f);
     if (detail::needs_grad(x)) {
         detail::record(y, F::name, {&x}, [x, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-            B::map_backward(x.numel(), x.data_ptr(), out.data(), dy.data_ptr(), detail::grad_buffer(x), f);
+            const auto dx = detail::grad_target(x, out, dy);
+            B::map_backward(x.numel(), x.data_ptr(), out.data(), dy.data_ptr(), dx.data, f, dx.assign);
         });
     }
     return y;
@@ -59,9 +60,10 @@ Tensor<T, D> binary(const Tensor<T, D>& a, const Tensor<T, D>& b, const F& f) {
     if (detail::needs_grad(a, b)) {
         detail::record(y, F::name, {&a, &b},
                        [a, b, p, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-                           T* da = a.requires_grad() ? detail::grad_buffer(a) : nullptr;
                            T* db = b.requires_grad() ? detail::grad_buffer(b) : nullptr;
-                           B::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da, db, f);
+                           const auto da = detail::grad_target(a, out, dy);  // after b's: a may be b
+                           B::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da.data, db, f,
+                                           da.assign);
                        });
     }
     return y;
