@@ -39,7 +39,9 @@ public:
 
     /// Throws ValueError for non-positive channel counts or kernel sizes, invalid stride, padding, dilation or
     /// groups, and groups that do not divide both channel counts.
-    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Conv2dOptions opt, Generator& gen)
+    /// The options are taken by reference: g++ 12 with -march=native (AVX-512) miscompiled `Conv2d(1, 1, 2,
+    /// {}, gen)` with the options by value, giving the layer padding 1.
+    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, const Conv2dOptions& opt, Generator& gen)
         : in_(in_channels), out_(out_channels), kernel_(kernel_size), opt_(opt) {
         TAPEGRAD_CHECK(in_channels > 0 && out_channels > 0, ValueError, "Conv2d: in_channels (", in_channels,
                        ") and out_channels (", out_channels, ") must be positive");
@@ -61,10 +63,11 @@ public:
         }
     }
     /// The same, with the generator first (as nn::Linear takes it).
-    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Generator& gen, Conv2dOptions opt = {})
+    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Generator& gen,
+           const Conv2dOptions& opt = {})
         : Conv2d(in_channels, out_channels, kernel_size, opt, gen) {}
     /// Draws the initial weights from this thread's default generator (see manual_seed).
-    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Conv2dOptions opt = {})
+    Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, const Conv2dOptions& opt = {})
         : Conv2d(in_channels, out_channels, kernel_size, opt, default_generator()) {}
 
     /// x: [N, in, H, W] -> [N, out, OH, OW]
