@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// The CPU primitives of the convolutional layers: im2col / col2im, max and average pooling, and the
-/// per-channel statistics of batch normalisation. Like backend/cpu.hpp they take raw buffers and sizes and
+/// The CPU primitives of the convolutional layers: the convolution (im2col + matrix products, split over
+/// the batch across threads), im2col / col2im, max and average pooling, and the per-channel statistics of
+/// batch normalisation. Like backend/cpu.hpp they take raw buffers and sizes and
 /// know nothing of `Tensor`; the ops in ops/conv.hpp and nn/batchnorm.hpp are written once against this list,
 /// and a CUDA backend would specialise `ConvOps<Cuda>` with the same members.
 ///
@@ -14,14 +15,28 @@
 /// Rows are ordered (c, ki, kj), the order of a weight [O, C, kh, kw] flattened, so with `groups` the rows of
 /// group g are the contiguous block [g*C/groups*kh*kw, (g+1)*C/groups*kh*kw): the same matrix serves any
 /// number of groups, each taking its own block of rows.
+///
+/// Threads: the convolution and the pooling split the batch into contiguous parts, one per thread, when
+/// OpenMP is on (-fopenmp) and the work is large enough to pay for it. The thread count is Eigen's
+/// (Eigen::setNbThreads, which the programs' --threads sets), capped by OpenMP's (omp_get_max_threads):
+/// lowering either lowers it. Without OpenMP everything runs on the calling thread. Sums across images (the
+/// weight and bias gradients) are formed per part and added in part order, so a result depends on the
+/// number of parts but never on the timing of the threads.
 
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/core/device.hpp>
 
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <limits>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace tapegrad::backend {
 
@@ -67,7 +82,53 @@ constexpr TapRange tap_range(int64_t out, int64_t in, int64_t stride, int64_t of
     return {l, std::max(l, h)};
 }
 
+/// A per-thread scratch buffer that only grows, so that steady-state training steps do not allocate the
+/// convolution's column matrices again; Slot tells independent buffers of one thread apart. Counted in
+/// cpu_live_bytes like any CPU buffer.
+template <class T, int Slot>
+class Scratch {
+public:
+    Scratch() = default;
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    ~Scratch() { release(); }
+    /// At least n elements; the contents are unspecified.
+    [[nodiscard]] T* get(int64_t n) {
+        if (n > size_) {
+            release();
+            data_ = Ops<Cpu>::allocate<T>(n);
+            size_ = n;
+        }
+        return data_;
+    }
+    void release() noexcept {
+        if (data_) Ops<Cpu>::deallocate(data_, size_);
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+private:
+    T* data_ = nullptr;
+    int64_t size_ = 0;
+};
+/// This thread's scratch buffer number Slot.
+template <class T, int Slot>
+[[nodiscard]] Scratch<T, Slot>& scratch() {
+    thread_local Scratch<T, Slot> s;
+    return s;
+}
+
 }  // namespace detail
+
+/// The threads that the CPU kernels of this file may use: min(Eigen::nbThreads(), omp_get_max_threads()),
+/// or 1 without OpenMP.
+[[nodiscard]] inline int cpu_threads() noexcept {
+#ifdef _OPENMP
+    return std::max(1, std::min(Eigen::nbThreads(), omp_get_max_threads()));
+#else
+    return 1;
+#endif
+}
 
 /// Convolution-family primitives of one device. Only specialisations exist.
 template <Device D>
@@ -75,6 +136,154 @@ struct ConvOps;
 
 template <>
 struct ConvOps<Cpu> {
+    // ==== splitting a batch across threads ==================================================================
+
+    /// Into how many parts to split `items` independent items of about `work_per_item` flops each: one per
+    /// thread (cpu_threads), but no more than one per 256k flops, so small inputs stay on the calling
+    /// thread, where starting a thread would cost more than it saves.
+    [[nodiscard]] static int64_t batch_parts(int64_t items, double work_per_item) noexcept {
+        constexpr double min_work = 256.0 * 1024.0;
+        const double by_work = static_cast<double>(items) * work_per_item / min_work;
+        const int64_t cap = by_work < 1.0 ? 1 : by_work > 1e9 ? int64_t{1000000000} : static_cast<int64_t>(by_work);
+        return std::clamp<int64_t>(std::min<int64_t>(cpu_threads(), cap), 1, std::max<int64_t>(items, 1));
+    }
+
+    /// Calls f(part, begin, end) for the `parts` contiguous ranges that split [0, items) as evenly as possible
+    /// (part p takes [items p / parts, items (p + 1) / parts)), on `parts` OpenMP threads where OpenMP is on,
+    /// else one after another. An exception thrown by f is rethrown here (the first one, if several parts throw).
+    template <class F>
+    static void for_each_part(int64_t items, int64_t parts, F&& f) {
+        if (parts <= 1) {
+            f(int64_t{0}, int64_t{0}, items);
+            return;
+        }
+        std::exception_ptr error;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(parts))
+#endif
+        for (int64_t p = 0; p < parts; ++p) {
+            try {
+                f(p, items * p / parts, items * (p + 1) / parts);
+            } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(tapegrad_for_each_part)
+#endif
+                if (!error) error = std::current_exception();
+            }
+        }
+        if (error) std::rethrow_exception(error);
+    }
+
+    // ==== the convolution ===================================================================================
+    // Per image n, with L = OH*OW, K = C*kh*kw and G groups (each with O/G outputs and K/G column rows):
+    //   forward   Y_n [O, L] = W [O, K] * im2col(x_n) [K, L] (+ b), one product per group; Y_n is the image's
+    //             NCHW output as it stands, so no layout change follows.
+    //   backward  dW += dY_n col_n^T;  dx_n += col2im(W^T dY_n);  db[o] += sum_l dY_n[o, l].
+    // One image's column matrix (K*L elements) stays in cache between im2col and the product that reads it.
+    // A 1x1 convolution with stride 1 and no padding needs no im2col: x_n [C, H*W] is the column matrix.
+
+    /// Is im2col the identity for this window (1x1 kernel, stride 1, no padding)?
+    [[nodiscard]] static constexpr bool im2col_is_identity(const Window2d& g) noexcept {
+        return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 &&
+               g.pad_w == 0;
+    }
+
+    /// y[n, o] = b[o] + sum over the group's c, ki, kj of w[o, c, ki, kj] x[n, c, ...], as im2col lays it out.
+    ///  x: [N, C, H, W], w: [O, C/groups, kh, kw], b: [O] or null -> y: [N, O, OH, OW] (overwritten).
+    /// With `cols` (not null; not for an identity im2col), image n's column matrix is left at cols + n*K*L
+    /// for the backward, which then need not compute it again. The images are split into `parts` (see
+    /// batch_parts and for_each_part).
+    template <class T>
+    static void conv2d_forward(const Window2d& g, int64_t N, int64_t O, int64_t groups, const T* x, const T* w,
+                               const T* b, T* y, int64_t parts, T* cols = nullptr) {
+        const int64_t K = g.col_rows(), L = g.out_plane(), Kg = K / groups, Og = O / groups;
+        const int64_t in_image = g.channels * g.in_plane();
+        const bool identity = im2col_is_identity(g);
+        for_each_part(N, parts, [&](int64_t, int64_t n0, int64_t n1) {
+            T* const buf = identity || cols ? nullptr : detail::scratch<T, 0>().get(K * L);
+            for (int64_t n = n0; n < n1; ++n) {
+                const T* col = x + n * in_image;
+                if (!identity) {
+                    T* dst = cols ? cols + n * K * L : buf;
+                    im2col(g, 1, col, dst);
+                    col = dst;
+                }
+                T* yn = y + n * O * L;
+                if (b)
+                    for (int64_t o = 0; o < O; ++o) std::fill_n(yn + o * L, L, b[o]);
+                for (int64_t k = 0; k < groups; ++k)
+                    Ops<Cpu>::gemm(false, false, Og, L, Kg, T(1), w + k * Og * Kg, col + k * Kg * L, b ? T(1) : T(0),
+                                   yn + k * Og * L);
+            }
+        });
+    }
+
+    /// The adjoint of conv2d_forward for the output gradient dy [N, O, OH, OW]:
+    ///   dw [O, C/groups, kh, kw]: sum over n of dY_n im2col(x_n)^T per group, overwritten when dw_overwrite
+    ///                             (a fresh buffer), else accumulated;
+    ///   dx [N, C, H, W]:          += col2im(W_g^T dY_n) per image;
+    ///   db [O]:                   += sum of dy over n and the pixels.
+    /// Any of dw, dx, db may be null (not wanted). `cols`, when not null, holds the column matrices that
+    /// conv2d_forward left there. With several parts, each part sums its images' dw and db into its own
+    /// buffer and the buffers are added in part order.
+    template <class T>
+    static void conv2d_backward(const Window2d& g, int64_t N, int64_t O, int64_t groups, const T* x, const T* w,
+                                const T* dy, T* dx, T* dw, bool dw_overwrite, T* db, int64_t parts,
+                                const T* cols = nullptr) {
+        const int64_t K = g.col_rows(), L = g.out_plane(), Kg = K / groups, Og = O / groups;
+        const int64_t in_image = g.channels * g.in_plane(), wsize = O * Kg;
+        const bool identity = im2col_is_identity(g);
+        parts = std::clamp<int64_t>(parts, 1, std::max<int64_t>(N, 1));
+        // Part p's sums: dw_p [O*Kg] and db_p [O]; a single part adds straight into dw and db.
+        T* const partial = parts > 1 ? detail::scratch<T, 1>().get(parts * (wsize + O)) : nullptr;
+        for_each_part(N, parts, [&](int64_t p, int64_t n0, int64_t n1) {
+            T* const pdw = !dw ? nullptr : partial ? partial + p * (wsize + O) : dw;
+            T* const pdb = !db ? nullptr : partial ? partial + p * (wsize + O) + wsize : db;
+            bool overwrite = partial ? true : dw_overwrite;
+            if (pdb && partial) std::fill_n(pdb, O, T(0));
+            if (pdw && overwrite && n0 == n1) std::fill_n(pdw, wsize, T(0));
+            const bool need_col = pdw && !identity && !cols, need_dcol = dx && !identity;
+            T* const buf = need_col || need_dcol ? detail::scratch<T, 0>().get(K * L * 2) : nullptr;
+            T* const colbuf = buf, *const dcol = buf ? buf + K * L : nullptr;
+            for (int64_t n = n0; n < n1; ++n) {
+                const T* dyn = dy + n * O * L;
+                if (pdb)
+                    for (int64_t o = 0; o < O; ++o) pdb[o] += CUVec<T>(dyn + o * L, L).sum();
+                if (pdw) {  // dW_g (+)= dY_g col_g^T
+                    const T* col = x + n * in_image;
+                    if (cols) {
+                        col = cols + n * K * L;
+                    } else if (!identity) {
+                        im2col(g, 1, col, colbuf);
+                        col = colbuf;
+                    }
+                    for (int64_t k = 0; k < groups; ++k)
+                        Ops<Cpu>::gemm(false, true, Og, Kg, L, T(1), dyn + k * Og * L, col + k * Kg * L,
+                                       overwrite ? T(0) : T(1), pdw + k * Og * Kg);
+                    overwrite = false;
+                }
+                if (dx) {  // dx_n += col2im(W_g^T dY_g); for a 1x1 kernel the product adds into dx_n directly
+                    T* dxn = dx + n * in_image;
+                    for (int64_t k = 0; k < groups; ++k)
+                        Ops<Cpu>::gemm(true, false, Kg, L, Og, T(1), w + k * Og * Kg, dyn + k * Og * L,
+                                       identity ? T(1) : T(0), identity ? dxn + k * Kg * L : dcol + k * Kg * L);
+                    if (!identity) col2im(g, 1, dcol, dxn);
+                }
+            }
+        });
+        if (!partial) return;
+        for (int64_t p = 0; p < parts; ++p) {
+            const T* pw = partial + p * (wsize + O);
+            if (dw) {
+                if (p == 0 && dw_overwrite)
+                    std::copy_n(pw, wsize, dw);
+                else
+                    UVec<T>(dw, wsize) += CUVec<T>(pw, wsize);
+            }
+            if (db) UVec<T>(db, O) += CUVec<T>(pw + wsize, O);
+        }
+    }
+
     // ==== im2col / col2im =================================================================================
 
     /// col[(c*kh + ki)*kw + kj, n*OH*OW + oy*OW + ox] = x[n, c, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw], or 0
@@ -82,19 +291,20 @@ struct ConvOps<Cpu> {
     ///  x: [images, C, H, W] -> col: [C*kh*kw, images*OH*OW] (overwritten)
     template <class T>
     static void im2col(const Window2d& g, int64_t images, const T* x, T* col) {
-        walk_columns(g, images, [&](int64_t plane_off, int64_t col_off, int64_t lo, int64_t hi, int64_t off) {
-            T* dst = col + col_off;
-            if (plane_off < 0) {
-                std::fill_n(dst, g.out_w, T(0));
-                return;
+        walk_rows(g, images, [&](const RowWalk& w) {
+            T* const dst = col + w.col_off;
+            for (int64_t i = 0; i < w.y_lo * g.out_w; ++i) dst[i] = T(0);
+            for (int64_t oy = w.y_lo; oy < w.y_hi; ++oy) {
+                T* d = dst + oy * g.out_w;
+                const T* s = x + w.plane_off + (oy * g.stride_h + w.dy) * g.width + w.dx;
+                for (int64_t ox = 0; ox < w.x_lo; ++ox) d[ox] = T(0);
+                if (g.stride_w == 1)
+                    for (int64_t ox = w.x_lo; ox < w.x_hi; ++ox) d[ox] = s[ox];
+                else
+                    for (int64_t ox = w.x_lo; ox < w.x_hi; ++ox) d[ox] = s[ox * g.stride_w];
+                for (int64_t ox = w.x_hi; ox < g.out_w; ++ox) d[ox] = T(0);
             }
-            const T* src = x + plane_off;
-            std::fill_n(dst, lo, T(0));
-            if (g.stride_w == 1)
-                std::copy_n(src + lo + off, hi - lo, dst + lo);
-            else
-                for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = src[ox * g.stride_w + off];
-            std::fill_n(dst + hi, g.out_w - hi, T(0));
+            for (int64_t i = w.y_hi * g.out_w; i < g.out_plane(); ++i) dst[i] = T(0);
         });
     }
 
@@ -103,57 +313,45 @@ struct ConvOps<Cpu> {
     ///  col: [C*kh*kw, images*OH*OW] -> dx: [images, C, H, W] (accumulated)
     template <class T>
     static void col2im(const Window2d& g, int64_t images, const T* col, T* dx) {
-        walk_columns(g, images, [&](int64_t plane_off, int64_t col_off, int64_t lo, int64_t hi, int64_t off) {
-            if (plane_off < 0) return;
-            const T* src = col + col_off;
-            T* dst = dx + plane_off;
-            if (g.stride_w == 1)
-                for (int64_t ox = lo; ox < hi; ++ox) dst[ox + off] += src[ox];
-            else
-                for (int64_t ox = lo; ox < hi; ++ox) dst[ox * g.stride_w + off] += src[ox];
-        });
-    }
-
-    // ==== layout changes around the convolution's matrix product ============================================
-
-    /// dst[n, c, l] = src[c, n*L + l] (+ bias[c] when bias is not null): the product W * col, which comes out
-    /// channel-major, back to NCHW.  src: [C, N*L], bias: [C] or null -> dst: [N, C, L]
-    template <class T>
-    static void channel_major_to_nchw(int64_t N, int64_t C, int64_t L, const T* src, const T* bias, T* dst) {
-        for (int64_t n = 0; n < N; ++n)
-            for (int64_t c = 0; c < C; ++c) {
-                const T* s = src + (c * N + n) * L;
-                T* d = dst + (n * C + c) * L;
-                if (bias == nullptr) {
-                    std::copy_n(s, L, d);
-                } else {
-                    const T b = bias[c];
-                    for (int64_t l = 0; l < L; ++l) d[l] = s[l] + b;
-                }
+        walk_rows(g, images, [&](const RowWalk& w) {
+            for (int64_t oy = w.y_lo; oy < w.y_hi; ++oy) {
+                const T* s = col + w.col_off + oy * g.out_w;
+                T* d = dx + w.plane_off + (oy * g.stride_h + w.dy) * g.width + w.dx;
+                if (g.stride_w == 1)
+                    for (int64_t ox = w.x_lo; ox < w.x_hi; ++ox) d[ox] += s[ox];
+                else
+                    for (int64_t ox = w.x_lo; ox < w.x_hi; ++ox) d[ox * g.stride_w] += s[ox];
             }
-    }
-    /// dst[c, n*L + l] = src[n, c, l], the inverse of channel_major_to_nchw.  src: [N, C, L] -> dst: [C, N*L]
-    template <class T>
-    static void nchw_to_channel_major(int64_t N, int64_t C, int64_t L, const T* src, T* dst) {
-        for (int64_t n = 0; n < N; ++n)
-            for (int64_t c = 0; c < C; ++c) std::copy_n(src + (n * C + c) * L, L, dst + (c * N + n) * L);
-    }
-    /// out[c] += sum over n and l of x[n, c, l] (a convolution's bias gradient).  x: [N, C, L] -> out: [C]
-    template <class T>
-    static void channel_sums(int64_t N, int64_t C, int64_t L, const T* x, T* out) {
-        for (int64_t n = 0; n < N; ++n)
-            for (int64_t c = 0; c < C; ++c) out[c] += CUVec<T>(x + (n * C + c) * L, L).sum();
+        });
     }
 
     // ==== pooling over `planes` independent H x W planes (N*C for an NCHW batch; g.channels unused) ==========
 
     /// y[p, oy, ox] = max over the window of x[p, ...], padding ignored (as if -inf); argmax[p, oy, ox] = the
-    /// flat index iy*W + ix of the first maximum within plane p (NaN counts as the maximum, as in PyTorch).
-    /// Every window must hold at least one input pixel (padding <= kernel/2 guarantees it). A null argmax
-    /// is not written (inference needs no routing).
+    /// flat index iy*W + ix of the first maximum within plane p, in row-major window order (NaN counts as the
+    /// maximum, as in PyTorch). Every window must hold at least one input pixel (padding <= kernel/2
+    /// guarantees it). A null argmax is not written (inference needs no routing). The 2x2, stride 2 windows
+    /// of most networks take a loop of their own (max_pool2d_2x2), with the same results; the planes are
+    /// split across threads.
     ///  x: [planes, H, W] -> y, argmax: [planes, OH, OW]
     template <class T>
     static void max_pool2d(const Window2d& g, int64_t planes, const T* x, T* y, int64_t* argmax) {
+        const bool fast = g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 &&
+                          g.pad_h == 0 && g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1;
+        // work per output, in multiply-adds' worth of time: about 16 for a 2x2 window, 64 for others
+        const int64_t parts = batch_parts(planes, 16.0 * static_cast<double>(g.out_plane()) * (fast ? 1 : 4));
+        for_each_part(planes, parts, [&](int64_t, int64_t p0, int64_t p1) {
+            const int64_t in_off = p0 * g.in_plane(), out_off = p0 * g.out_plane();
+            int64_t* arg = argmax ? argmax + out_off : nullptr;
+            if (fast)
+                max_pool2d_2x2(g, p1 - p0, x + in_off, y + out_off, arg);
+            else
+                max_pool2d_general(g, p1 - p0, x + in_off, y + out_off, arg);
+        });
+    }
+    /// max_pool2d for any window, on the calling thread.
+    template <class T>
+    static void max_pool2d_general(const Window2d& g, int64_t planes, const T* x, T* y, int64_t* argmax) {
         const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
         for (int64_t p = 0; p < planes; ++p) {
             const T* src = x + p * in_plane;
@@ -181,15 +379,60 @@ struct ConvOps<Cpu> {
                 }
         }
     }
-    /// dx[p, argmax[p, o]] += dy[p, o]: each output's gradient goes to the pixel that won its window.
+    /// max_pool2d for 2x2 windows with stride 2, no padding and no dilation, on the calling thread, with the
+    /// results of max_pool2d_general. Finite input (checked first) takes a loop that the compiler
+    /// vectorises: each window is a tournament, max(top left, top right) against max(bottom left, bottom
+    /// right), ties to the first, which picks the same pixel as the general scan; input with a NaN or an
+    /// infinity takes the general scan.
+    template <class T>
+    static void max_pool2d_2x2(const Window2d& g, int64_t planes, const T* x, T* y, int64_t* argmax) {
+        // Sizes in locals: stores through the int64_t argmax could alias g, which would stop the vectoriser.
+        const int64_t W = g.width, OH = g.out_h, OW = g.out_w, in_plane = g.in_plane(), out_plane = g.out_plane();
+        // sum(x * 0) is NaN iff x holds a NaN or an infinity; a vectorised sum, unlike isNaN().any()
+        const T probe = (CUVec<T>(x, planes * in_plane) * T(0)).sum();
+        if (probe != probe) return max_pool2d_general(g, planes, x, y, argmax);
+        for (int64_t p = 0; p < planes; ++p)
+            for (int64_t oy = 0; oy < OH; ++oy) {
+                const int64_t i0 = 2 * oy * W;
+                const T* r0 = x + p * in_plane + i0;
+                const T* r1 = r0 + W;
+                T* dst = y + p * out_plane + oy * OW;
+                if (!argmax) {
+                    for (int64_t ox = 0; ox < OW; ++ox) {
+                        const T top = r0[2 * ox + 1] > r0[2 * ox] ? r0[2 * ox + 1] : r0[2 * ox];
+                        const T bottom = r1[2 * ox + 1] > r1[2 * ox] ? r1[2 * ox + 1] : r1[2 * ox];
+                        dst[ox] = bottom > top ? bottom : top;
+                    }
+                    continue;
+                }
+                int64_t* arg = argmax + p * out_plane + oy * OW;
+                for (int64_t ox = 0; ox < OW; ++ox) {
+                    // The index arithmetic is on 0/1 values rather than selects, which keeps the loop free of
+                    // branches for the vectoriser.
+                    const T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+                    const int64_t right_top = b > a, right_bottom = d > c;
+                    const T top = b > a ? b : a, bottom = d > c ? d : c;
+                    const int64_t down = bottom > top;
+                    dst[ox] = bottom > top ? bottom : top;
+                    arg[ox] = i0 + 2 * ox + down * (W + right_bottom) + (1 - down) * right_top;
+                }
+            }
+    }
+    /// dx[p, argmax[p, o]] += dy[p, o]: each output's gradient goes to the pixel that won its window. The
+    /// planes are split across threads.
     ///  argmax, dy: [planes, OH, OW] -> dx: [planes, H, W] (accumulated)
     template <class T>
     static void max_pool2d_backward(const Window2d& g, int64_t planes, const int64_t* argmax, const T* dy, T* dx) {
         const int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
-        for (int64_t p = 0; p < planes; ++p) {
-            T* d = dx + p * in_plane;
-            for (int64_t o = 0; o < out_plane; ++o) d[argmax[p * out_plane + o]] += dy[p * out_plane + o];
-        }
+        for_each_part(planes, batch_parts(planes, 8.0 * static_cast<double>(out_plane)),
+                      [&](int64_t, int64_t p0, int64_t p1) {
+                          for (int64_t p = p0; p < p1; ++p) {
+                              T* d = dx + p * in_plane;
+                              const int64_t* a = argmax + p * out_plane;
+                              const T* gy = dy + p * out_plane;
+                              for (int64_t o = 0; o < out_plane; ++o) d[a[o]] += gy[o];
+                          }
+                      });
     }
 
     /// y[p, oy, ox] = (sum of the window's input pixels) / divisor (no dilation), where, as in PyTorch, the
@@ -310,27 +553,29 @@ struct ConvOps<Cpu> {
     }
 
 private:
-    /// Walks im2col's correspondence: for every column-matrix row (c, ki, kj), image n and output row oy, calls
-    /// f(plane_off, col_off, lo, hi, off): that row's OW entries start at col_off in the column matrix, and the
-    /// input row iy they read starts at plane_off in x (-1 when iy lies in the padding); entry ox in [lo, hi)
-    /// reads input column ox*sw + off, the others read the padding.
+    /// One row (c, ki, kj) of im2col's column matrix for one image: its OH*OW entries start at col_off in the
+    /// column matrix; entry (oy, ox) reads x at plane_off + (oy*sh + dy)*W + ox*sw + dx when oy lies in
+    /// [y_lo, y_hi) and ox in [x_lo, x_hi), and the padding otherwise.
+    struct RowWalk {
+        int64_t col_off, plane_off, dy, dx, y_lo, y_hi, x_lo, x_hi;
+    };
+    /// Calls f(RowWalk) for every row of the column matrix and every image.
     template <class F>
-    static void walk_columns(const Window2d& g, int64_t images, F&& f) {
+    static void walk_rows(const Window2d& g, int64_t images, F&& f) {
         const int64_t L = g.out_plane(), row_len = images * L, in_plane = g.in_plane();
         for (int64_t c = 0; c < g.channels; ++c)
-            for (int64_t ki = 0; ki < g.kernel_h; ++ki)
+            for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+                const int64_t dy = ki * g.dilation_h - g.pad_h;
+                const detail::TapRange yr = detail::tap_range(g.out_h, g.height, g.stride_h, dy);
                 for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
                     const int64_t r = (c * g.kernel_h + ki) * g.kernel_w + kj;
-                    const int64_t dy = ki * g.dilation_h - g.pad_h, off = kj * g.dilation_w - g.pad_w;
-                    const detail::TapRange xr = detail::tap_range(g.out_w, g.width, g.stride_w, off);
+                    const int64_t dx = kj * g.dilation_w - g.pad_w;
+                    const detail::TapRange xr = detail::tap_range(g.out_w, g.width, g.stride_w, dx);
                     for (int64_t n = 0; n < images; ++n)
-                        for (int64_t oy = 0; oy < g.out_h; ++oy) {
-                            const int64_t iy = oy * g.stride_h + dy;
-                            const int64_t plane_off =
-                                iy >= 0 && iy < g.height ? (n * g.channels + c) * in_plane + iy * g.width : -1;
-                            f(plane_off, r * row_len + n * L + oy * g.out_w, xr.lo, xr.hi, off);
-                        }
+                        f(RowWalk{r * row_len + n * L, (n * g.channels + c) * in_plane, dy, dx, yr.lo, yr.hi, xr.lo,
+                                  xr.hi});
                 }
+            }
     }
 
     /// Calls f(plane, o, y0, y1, x0, x1, 1/divisor) for every average-pooling window, [y0, y1) x [x0, x1) being

@@ -23,9 +23,9 @@
 /// somewhere here", not where exactly). Global average pooling reduces each channel to one number, replacing
 /// a large dense layer at the end of a network.
 ///
-/// The convolution is computed as im2col + one matrix product per group (see backend/conv_cpu.hpp), with the
-/// column matrix in a per-thread buffer that is reused from call to call, so a training step allocates only
-/// its output tensors.
+/// The convolution is computed image by image as im2col + one matrix product per group, the batch split
+/// across threads (see backend/conv_cpu.hpp), with the column matrices in per-thread buffers that are reused
+/// from call to call, so a training step allocates only its output tensors.
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/backend/conv_cpu.hpp>
@@ -33,9 +33,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
-#include <vector>
+#include <utility>
 
 namespace tapegrad {
 
@@ -90,45 +91,28 @@ struct AvgPool2dParams {
 
 namespace detail {
 
-/// A per-thread scratch buffer that only grows: conv2d's column matrices live here, so steady-state training
-/// steps do not allocate them again. Counted in backend::cpu_live_bytes like any CPU buffer.
-template <class T, class D>
-class Workspace {
+/// An uninitialised buffer of n elements from the device's allocator, freed with it; move-only, so that a
+/// backward closure can own it (max pooling's argmax).
+template <class U, class D>
+class DeviceBuffer {
 public:
-    Workspace() = default;
-    Workspace(const Workspace&) = delete;
-    Workspace& operator=(const Workspace&) = delete;
-    ~Workspace() { release(); }
-    /// At least n elements; the contents are unspecified.
-    [[nodiscard]] T* get(int64_t n) {
-        if (n > size_) {
-            release();
-            data_ = backend::Ops<D>::template allocate<T>(n);
-            size_ = n;
-        }
-        return data_;
-    }
-    void release() noexcept {
+    explicit DeviceBuffer(int64_t n) : data_(backend::Ops<D>::template allocate<U>(n)), size_(n) {}
+    DeviceBuffer(DeviceBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+    DeviceBuffer& operator=(DeviceBuffer&&) = delete;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    ~DeviceBuffer() {
         if (data_) backend::Ops<D>::deallocate(data_, size_);
-        data_ = nullptr;
-        size_ = 0;
     }
+    [[nodiscard]] U* data() const noexcept { return data_; }
 
 private:
-    T* data_ = nullptr;
-    int64_t size_ = 0;
+    U* data_;
+    int64_t size_;
 };
-template <class T, class D>
-[[nodiscard]] Workspace<T, D>& conv_workspace() {
-    thread_local Workspace<T, D> ws;
-    return ws;
-}
 
-/// Images per im2col pass: as many as keep the workspace under ~4M elements (16 MB of float), at least one.
-inline int64_t conv_chunk(int64_t images, int64_t per_image) {
-    constexpr int64_t budget = int64_t{1} << 22;
-    return std::clamp<int64_t>(budget / std::max<int64_t>(per_image, 1), 1, std::max<int64_t>(images, 1));
-}
+/// conv2d keeps its column matrices for the backward up to this many elements (8M: 32 MB of float).
+inline constexpr int64_t kept_cols_limit = int64_t{1} << 23;
 
 inline void check_window_params(const char* op, Size2 stride, Size2 padding, Size2 dilation) {
     TAPEGRAD_CHECK(stride.h >= 1 && stride.w >= 1, ValueError, op, ": stride must be positive, got ", stride);
@@ -194,14 +178,13 @@ inline backend::Window2d pool_geometry(const char* op, const Shape& sx, Size2 ke
 /// 2-D convolution (cross-correlation, as in every deep-learning library), one recorded op.
 ///  x: [N, C, H, W], w: [O, C/groups, kh, kw], b: [O] or undefined -> [N, O, OH, OW],
 ///  OH = floor((H + 2 ph - dh (kh - 1) - 1) / sh) + 1 (OW likewise).
-/// Forward, per group g: Y_g [O/g, N*OH*OW] = W_g [O/g, C/g*kh*kw] * col_g, col = im2col(x).
-/// Backward: dW_g = dY_g col_g^T;  dx = col2im(W_g^T dY_g);  db[o] = sum of dy over n, y, x.
+/// Forward, per image n and group g: Y_ng [O/g, OH*OW] = W_g [O/g, C/g*kh*kw] * col_ng, col_n = im2col(x_n).
+/// Backward: dW_g = sum_n dY_ng col_ng^T;  dx_n = col2im(W_g^T dY_ng);  db[o] = sum of dy over n, y, x.
 /// Throws ShapeError for ranks, channel/group mismatches or a kernel larger than the padded input, and
 /// ValueError for a non-positive stride, dilation or groups or a negative padding.
 template <Scalar T, Device D>
 Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T, D>& b = {},
                     const Conv2dParams& p = {}) {
-    using B = backend::Ops<D>;
     using CB = backend::ConvOps<D>;
     const Shape& sx = x.shape();
     const Shape& sw = w.shape();
@@ -224,55 +207,28 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
     const backend::Window2d g =
         detail::window_geometry("conv2d", sx, Size2{sw[2], sw[3]}, p.stride, p.padding, p.dilation);
 
-    const int64_t K = g.col_rows(), L = g.out_plane(), Kg = K / groups, Og = O / groups, in_image = C * g.in_plane();
-    Tensor<T, D> y = Tensor<T, D>::empty({N, O, g.out_h, g.out_w});
-    const int64_t chunk = detail::conv_chunk(N, L * (K + O));
-    T* const ws = detail::conv_workspace<T, D>().get(chunk * L * (K + O));
-    T* const col = ws;                 // [K, nb*L]
-    T* const ycol = ws + K * chunk * L;  // [O, nb*L]
-    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-        const int64_t nb = std::min(chunk, N - n0), NL = nb * L;
-        CB::im2col(g, nb, x.data_ptr() + n0 * in_image, col);
-        for (int64_t k = 0; k < groups; ++k)
-            B::gemm(false, false, Og, NL, Kg, T(1), w.data_ptr() + k * Og * Kg, col + k * Kg * NL, T(0),
-                    ycol + k * Og * NL);
-        CB::channel_major_to_nchw(nb, O, L, ycol, has_bias ? b.data_ptr() : nullptr, y.data_ptr() + n0 * O * L);
-    }
-
+    const int64_t L = g.out_plane(), cols_size = N * g.col_rows() * L;
+    // multiply-adds per image, forward; the backward's two products cost as much again each
+    const double work = static_cast<double>(O * g.col_rows() / groups * L);
     const bool rec = has_bias ? detail::needs_grad(x, w, b) : detail::needs_grad(x, w);
+    // The weight gradient needs the column matrices again: keep the forward's (up to 32 MB of float) rather
+    // than compute them twice.
+    std::optional<detail::DeviceBuffer<T, D>> cols;
+    if (rec && w.requires_grad() && !CB::im2col_is_identity(g) && cols_size > 0 && cols_size <= detail::kept_cols_limit)
+        cols.emplace(cols_size);
+    Tensor<T, D> y = Tensor<T, D>::empty({N, O, g.out_h, g.out_w});
+    CB::conv2d_forward(g, N, O, groups, x.data_ptr(), w.data_ptr(), has_bias ? b.data_ptr() : nullptr, y.data_ptr(),
+                       CB::batch_parts(N, work), cols ? cols->data() : nullptr);
+
     if (rec) {
-        auto backward = [x, w, b, g, groups, N, O](const Tensor<T, D>& dy) {
-            const int64_t K = g.col_rows(), L = g.out_plane(), Kg = K / groups, Og = O / groups,
-                          in_image = g.channels * g.in_plane();
-            const T* gy = dy.data_ptr();
-            if (b.defined() && b.requires_grad()) CB::channel_sums(N, O, L, gy, detail::grad_buffer(b));
+        auto backward = [x, w, b, g, groups, N, O, work, cols = std::move(cols)](const Tensor<T, D>& dy) {
+            T* db = b.defined() && b.requires_grad() ? detail::grad_buffer(b) : nullptr;
             bool fresh = false;
             T* dw = w.requires_grad() ? detail::grad_buffer_for_overwrite(w, fresh) : nullptr;
-            if (dw && fresh && N == 0) B::fill(w.numel(), T(0), dw);
             T* dx = x.requires_grad() ? detail::grad_buffer(x) : nullptr;
-            if (!dw && !dx) return;
-            const int64_t chunk = detail::conv_chunk(N, L * (2 * K + O));
-            T* const ws = detail::conv_workspace<T, D>().get(chunk * L * (2 * K + O));
-            T* const dycol = ws;                      // [O, nb*L]
-            T* const col = ws + O * chunk * L;        // [K, nb*L]: im2col(x), for dW
-            T* const dcol = col + K * chunk * L;      // [K, nb*L]: W^T dY, for dx
-            for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-                const int64_t nb = std::min(chunk, N - n0), NL = nb * L;
-                CB::nchw_to_channel_major(nb, O, L, gy + n0 * O * L, dycol);
-                if (dw) {  // dW_g += dY_g col_g^T
-                    CB::im2col(g, nb, x.data_ptr() + n0 * in_image, col);
-                    for (int64_t k = 0; k < groups; ++k)
-                        B::gemm(false, true, Og, Kg, NL, T(1), dycol + k * Og * NL, col + k * Kg * NL,
-                                fresh ? T(0) : T(1), dw + k * Og * Kg);
-                    fresh = false;
-                }
-                if (dx) {  // dx += col2im(W_g^T dY_g)
-                    for (int64_t k = 0; k < groups; ++k)
-                        B::gemm(true, false, Kg, NL, Og, T(1), w.data_ptr() + k * Og * Kg, dycol + k * Og * NL, T(0),
-                                dcol + k * Kg * NL);
-                    CB::col2im(g, nb, dcol, dx + n0 * in_image);
-                }
-            }
+            const double products = (dw ? 1.0 : 0.0) + (dx ? 1.0 : 0.0);
+            CB::conv2d_backward(g, N, O, groups, x.data_ptr(), w.data_ptr(), dy.data_ptr(), dx, dw, fresh, db,
+                                CB::batch_parts(N, work * std::max(products, 0.1)), cols ? cols->data() : nullptr);
         };
         if (has_bias)
             detail::record(y, "conv2d", {&x, &w, &b}, std::move(backward));
@@ -308,7 +264,7 @@ Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, const MaxPool2dPara
         CB::max_pool2d(g, planes, x.data_ptr(), y.data_ptr(), static_cast<int64_t*>(nullptr));
         return y;
     }
-    std::vector<int64_t> argmax(static_cast<size_t>(planes * g.out_plane()));
+    detail::DeviceBuffer<int64_t, D> argmax(planes * g.out_plane());
     CB::max_pool2d(g, planes, x.data_ptr(), y.data_ptr(), argmax.data());
     detail::record(y, "max_pool2d", {&x}, [x, g, planes, argmax = std::move(argmax)](const Tensor<T, D>& dy) {
         CB::max_pool2d_backward(g, planes, argmax.data(), dy.data_ptr(), detail::grad_buffer(x));

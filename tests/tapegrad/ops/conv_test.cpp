@@ -1,7 +1,8 @@
 // Tests for tapegrad/ops/conv.hpp (conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool2d)
 // and the primitives beneath them in tapegrad/backend/conv_cpu.hpp: hand-computed forwards and backwards,
 // a direct-loop reference convolution on random configurations, the im2col/col2im adjoint identity, the
-// chunked path for large batches, gradcheck of every op, and the argument checks.
+// batch split into parts (threads), the 2x2 max-pool loop against the general scan, gradcheck of every op,
+// and the argument checks.
 
 #include "../test_support.hpp"
 
@@ -173,14 +174,12 @@ TEST_CASE("conv2d: matches the direct definition on random configurations") {
     }
 }
 
-TEST_CASE("conv2d: a batch larger than one im2col pass gives the per-image results") {
-    // Per image the workspace needs L*(2K+O) = 62*62*(18+64) elements in backward, so 20 images take two
-    // passes of at most 13 under the 4M-element budget.
+TEST_CASE("conv2d: a batch gives the per-image results, and the per-image gradients summed") {
+    // Large enough (20 images of 64 x 62*62 x 9 multiply-adds) to be split across threads where OpenMP is on.
     Generator g(12);
     const TensorF x = TensorF::uniform({20, 1, 64, 64}, -1.0f, 1.0f, g);
     TensorF w = TensorF::uniform({64, 1, 3, 3}, -1.0f, 1.0f, g);
     TensorF b = TensorF::uniform({64}, -1.0f, 1.0f, g);
-    CHECK(tapegrad::detail::conv_chunk(20, 62 * 62 * (2 * 9 + 64)) < 20);
     w.requires_grad_();
     b.requires_grad_();
     const TensorF y = tapegrad::conv2d(x, w, b);
@@ -210,7 +209,53 @@ TEST_CASE("conv2d: an empty batch gives an empty output and zero weight gradient
     for (double v : w.grad().span()) CHECK(v == 0.0);
 }
 
+TEST_CASE("conv2d: a 1x1 kernel (no im2col: the image is its own column matrix) matches the direct definition") {
+    Generator g(14);
+    const TensorD x = uniform({3, 4, 5, 6}, g), w = uniform({6, 2, 1, 1}, g), b = uniform({6}, g);
+    CHECK(max_abs_diff(tapegrad::conv2d(x, w, b, {.groups = 2}), direct_conv(x, w, b, {.groups = 2})) < 1e-12);
+    check_gradient(
+        "conv2d 1x1", [](const Inputs& in) { return tapegrad::conv2d(in[0], in[1], in[2], {.groups = 2}); },
+        {uniform({2, 4, 3, 3}, g), uniform({6, 2, 1, 1}, g), uniform({6}, g)});
+}
+
 // ==== the primitives ========================================================================================
+
+TEST_CASE("conv2d primitives: splitting the batch into parts gives the one-part results") {
+    // With OpenMP the parts run on threads, without it one after another: either way each part sums its own
+    // images' weight and bias gradients and the sums are added in part order. Kept column matrices
+    // (cols) must give what recomputing them gives.
+    using Ops = tapegrad::backend::ConvOps<tapegrad::Cpu>;
+    Generator g(15);
+    const int64_t N = 7, O = 6, groups = 2;
+    const Shape sx{N, 4, 6, 5};
+    const tapegrad::backend::Window2d win =
+        tapegrad::detail::window_geometry("test", sx, {3, 2}, {2, 1}, 1, 1);
+    const TensorD x = uniform(sx, g), w = uniform({O, 2, 3, 2}, g), b = uniform({O}, g);
+    const TensorD dy = uniform({N, O, win.out_h, win.out_w}, g);
+    const auto run = [&](int64_t parts, bool keep_cols, bool dw_overwrite) {
+        std::vector<double> cols(static_cast<size_t>(N * win.col_rows() * win.out_plane()));
+        TensorD y = TensorD::full(dy.shape(), 99.0), dx = TensorD::full(x.shape(), 0.5);
+        TensorD dw = TensorD::full(w.shape(), dw_overwrite ? 99.0 : 0.5), db = TensorD::full(b.shape(), 0.5);
+        Ops::conv2d_forward(win, N, O, groups, x.data(), w.data(), b.data(), y.data(), parts,
+                            keep_cols ? cols.data() : nullptr);
+        Ops::conv2d_backward(win, N, O, groups, x.data(), w.data(), dy.data(), dx.data(), dw.data(), dw_overwrite,
+                             db.data(), parts, keep_cols ? cols.data() : nullptr);
+        return std::vector<TensorD>{y, dx, dw, db};
+    };
+    const std::vector<TensorD> ref = run(1, false, true);
+    CHECK(max_abs_diff(ref[0], direct_conv(x, w, b, {.stride = {2, 1}, .padding = 1, .groups = 2})) < 1e-12);
+    for (int64_t parts : {1, 2, 3, 7})
+        for (bool keep_cols : {false, true}) {
+            CAPTURE(parts);
+            CAPTURE(keep_cols);
+            const std::vector<TensorD> got = run(parts, keep_cols, true);
+            for (size_t i = 0; i < got.size(); ++i) CHECK(max_abs_diff(got[i], ref[i]) < 1e-12);
+            // accumulating into an existing weight gradient adds the same sums
+            const std::vector<TensorD> acc = run(parts, keep_cols, false);
+            CHECK(max_abs_diff(acc[2], ref[2] + TensorD::full(w.shape(), 0.5)) < 1e-12);
+        }
+}
+
 
 TEST_CASE("im2col and col2im are adjoint: <im2col(x), c> == <x, col2im(c)>") {
     using Ops = tapegrad::backend::ConvOps<tapegrad::Cpu>;
@@ -294,6 +339,38 @@ TEST_CASE("max_pool2d: padding never wins, even over negative values") {
 TEST_CASE("max_pool2d: NaN propagates as in PyTorch") {
     const TensorD y = tapegrad::max_pool2d(TensorD::from({1, 1, 2, 2}, {1, NAN, 3, 2}), 2);
     CHECK(std::isnan(y.item()));
+}
+
+TEST_CASE("max_pool2d: the 2x2 stride-2 loop agrees with the general scan, ties, NaN and infinities included") {
+    using Ops = tapegrad::backend::ConvOps<tapegrad::Cpu>;
+    Generator g(16);
+    tapegrad::backend::Window2d win;
+    win.height = 6;
+    win.width = 8;
+    win.kernel_h = win.kernel_w = win.stride_h = win.stride_w = 2;
+    win.out_h = 3;
+    win.out_w = 4;
+    const int64_t planes = 5, n_in = planes * win.in_plane(), n_out = planes * win.out_plane();
+    for (int trial = 0; trial < 4; ++trial) {
+        CAPTURE(trial);
+        // values from {0, 1, 2}: most windows hold ties; trials 2 and 3 add a NaN and infinities
+        std::vector<float> x(static_cast<size_t>(n_in));
+        for (float& v : x) v = static_cast<float>(g.below(3));
+        if (trial >= 2) x[17] = NAN;
+        if (trial == 3) x[40] = INFINITY, x[41] = -INFINITY;
+        std::vector<float> y_fast(static_cast<size_t>(n_out)), y_ref(y_fast.size());
+        std::vector<int64_t> a_fast(y_fast.size()), a_ref(y_fast.size());
+        Ops::max_pool2d_2x2(win, planes, x.data(), y_fast.data(), a_fast.data());
+        Ops::max_pool2d_general(win, planes, x.data(), y_ref.data(), a_ref.data());
+        CHECK(a_fast == a_ref);
+        for (size_t i = 0; i < y_ref.size(); ++i)
+            CHECK((y_fast[i] == y_ref[i] || (std::isnan(y_fast[i]) && std::isnan(y_ref[i]))));
+        // without argmax (inference), and through the dispatching max_pool2d
+        std::vector<float> y_plain(y_fast.size());
+        Ops::max_pool2d(win, planes, x.data(), y_plain.data(), static_cast<int64_t*>(nullptr));
+        for (size_t i = 0; i < y_ref.size(); ++i)
+            CHECK((y_plain[i] == y_ref[i] || (std::isnan(y_plain[i]) && std::isnan(y_ref[i]))));
+    }
 }
 
 TEST_CASE("avg_pool2d: plain windows, and padding with and without count_include_pad") {
@@ -384,6 +461,10 @@ TEST_CASE("gradcheck: max_pool2d with padding, stride and dilation") {
     check_gradient(
         "max_pool2d", [](const Inputs& in) { return tapegrad::max_pool2d(in[0], {2, 3}, {.stride = 1, .padding = {1, 1}, .dilation = 2}); },
         {tapegrad::testing::distinct_tensor({1, 2, 5, 5}, g)});
+    // the 2x2, stride 2 fast path, on an odd size (the last row and column belong to no window)
+    check_gradient(
+        "max_pool2d 2x2", [](const Inputs& in) { return tapegrad::max_pool2d(in[0], 2); },
+        {tapegrad::testing::distinct_tensor({2, 3, 5, 7}, g)});
 }
 
 TEST_CASE("gradcheck: avg_pool2d with padding (both divisors), adaptive and global average pooling") {
