@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TAPEGRAD_POOL_DISABLED 1
@@ -131,5 +132,10 @@ struct PoolAllocator {
         return true;
     }
 };
+
+/// A vector whose storage comes from the host pool: for what backward closures keep (class labels), so
+/// that a steady-state step stays free of heap allocations.
+template <class T>
+using HostVector = std::vector<T, PoolAllocator<T>>;
 
 }  // namespace tapegrad::backend

@@ -160,7 +160,7 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, std::span<const int64_t> 
     if (tapegrad::detail::needs_grad(logits)) {
         tapegrad::detail::record(
             y, "cross_entropy", {&logits},
-            [logits, probs, labels = std::vector<int64_t>(labels.begin(), labels.end()), N, C, stride,
+            [logits, probs, labels = backend::HostVector<int64_t>(labels.begin(), labels.end()), N, C, stride,
              scale](const Tensor<T, D>& dy) {
                 B::softmax_xent_rows_backward(N, C, probs.data_ptr(), labels.data(), dy.data_ptr(), stride, scale,
                                               tapegrad::detail::grad_buffer(logits));
@@ -202,7 +202,7 @@ Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, std::span<const int64_t> la
     if (tapegrad::detail::needs_grad(log_probs)) {
         tapegrad::detail::record(
             y, "nll_loss", {&log_probs},
-            [log_probs, labels = std::vector<int64_t>(labels.begin(), labels.end()), N, C, stride,
+            [log_probs, labels = backend::HostVector<int64_t>(labels.begin(), labels.end()), N, C, stride,
              scale](const Tensor<T, D>& dy) {
                 B::nll_rows_backward(N, C, labels.data(), dy.data_ptr(), stride, scale,
                                      tapegrad::detail::grad_buffer(log_probs));

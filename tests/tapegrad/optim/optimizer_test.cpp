@@ -2,13 +2,13 @@
 // skipping parameters without a gradient, state()/load_state() (a bitwise-exact resume, strict rejection
 // of foreign state), zero heap allocations in a steady-state step, and convergence on a quadratic.
 //
-// The allocation test counts calls to the global operator new through replacements defined at the end
-// of this file. They are weak, so a stronger definition elsewhere in the program (a sanitizer runtime, or
-// another test that counts allocations) takes precedence; the test then notices that nothing is counted
-// and skips its check with a message instead of passing vacuously.
+// The allocation test counts calls to the global operator new through the test binary's replacements
+// (tests/support/alloc_counting.cpp).
 
 #include <tapegrad/optim/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
+
+#include "../../support/alloc_counting.hpp"
 
 #include <doctest/doctest.h>
 
@@ -26,8 +26,6 @@
 
 namespace {
 
-thread_local bool g_counting = false;
-thread_local int64_t g_allocations = 0;
 
 using tapegrad::Tensor;
 using tapegrad::TensorD;
@@ -308,13 +306,9 @@ TEST_CASE("Optimizer: a parameter absent from the loaded state starts fresh") {
 }
 
 TEST_CASE("Optimizer: a steady-state zero_grad + step allocates nothing on the heap") {
-    g_allocations = 0;
-    g_counting = true;
-    void* probe = ::operator new(16);  // a direct call: unlike a new-expression, it cannot be elided
-    g_counting = false;
-    ::operator delete(probe);
-    if (g_allocations == 0) {
-        MESSAGE("operator new is not the counting one in this build (a sanitizer runtime?); skipping the check");
+    using tapegrad::testing::AllocationCounter;
+    if (!AllocationCounter::works()) {
+        MESSAGE(AllocationCounter::why_not());
         return;
     }
     for (const auto& config : all_optimizers<double>()) {
@@ -326,24 +320,20 @@ TEST_CASE("Optimizer: a steady-state zero_grad + step allocates nothing on the h
         set_grads(ps, 0);
         opt->step();  // the first step allocates the state
         opt->step();
-        g_allocations = 0;
-        g_counting = true;
+        AllocationCounter count;
         for (int s = 0; s < 3; ++s) {
             opt->zero_grad();
             opt->step();
         }
-        g_counting = false;
-        CHECK(g_allocations == 0);
+        CHECK(count.stop() == 0);
     }
     {
         Params<double> ps = two_params();
         set_grads(ps, 0);
-        g_allocations = 0;
-        g_counting = true;
+        AllocationCounter count;
         (void)optim::clip_grad_norm_(ps, 0.1);
         optim::clip_grad_value_(ps, 0.05);
-        g_counting = false;
-        CHECK(g_allocations == 0);
+        CHECK(count.stop() == 0);
     }
 }
 
@@ -368,68 +358,3 @@ TEST_CASE_TEMPLATE("Optimizer: every optimizer minimises sum((p - c)^2) to withi
         for (int k = 0; k < 3; ++k) CHECK(std::abs(p(k) - target[static_cast<size_t>(k)]) < 1e-3);
     }
 }
-
-// ---- counting replacements of the global allocation functions (see the top of the file) ---------------
-
-namespace {
-
-void* counted_alloc(std::size_t n) {
-    if (g_counting) ++g_allocations;
-    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-    throw std::bad_alloc();
-}
-void* counted_aligned_alloc(std::size_t n, std::align_val_t align) {
-    if (g_counting) ++g_allocations;
-    const auto a = std::max(static_cast<std::size_t>(align), sizeof(void*));
-    const std::size_t size = n == 0 ? a : (n + a - 1) / a * a;  // aligned_alloc wants a multiple of a
-    if (void* p = std::aligned_alloc(a, size)) return p;
-    throw std::bad_alloc();
-}
-
-}  // namespace
-
-#define TAPEGRAD_TEST_WEAK __attribute__((weak))
-TAPEGRAD_TEST_WEAK void* operator new(std::size_t n) { return counted_alloc(n); }
-TAPEGRAD_TEST_WEAK void* operator new[](std::size_t n) { return counted_alloc(n); }
-TAPEGRAD_TEST_WEAK void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-    try {
-        return counted_alloc(n);
-    } catch (...) {
-        return nullptr;
-    }
-}
-TAPEGRAD_TEST_WEAK void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-    try {
-        return counted_alloc(n);
-    } catch (...) {
-        return nullptr;
-    }
-}
-TAPEGRAD_TEST_WEAK void* operator new(std::size_t n, std::align_val_t a) { return counted_aligned_alloc(n, a); }
-TAPEGRAD_TEST_WEAK void* operator new[](std::size_t n, std::align_val_t a) { return counted_aligned_alloc(n, a); }
-TAPEGRAD_TEST_WEAK void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    try {
-        return counted_aligned_alloc(n, a);
-    } catch (...) {
-        return nullptr;
-    }
-}
-TAPEGRAD_TEST_WEAK void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
-    try {
-        return counted_aligned_alloc(n, a);
-    } catch (...) {
-        return nullptr;
-    }
-}
-TAPEGRAD_TEST_WEAK void operator delete(void* p) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete[](void* p) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-TAPEGRAD_TEST_WEAK void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
