@@ -9,7 +9,10 @@
 #
 # Options: --rounds N, --reps N (repetitions per program run), --threads "1 2", --workloads "xor op_chain
 # mlp_s mlp_l cnn", --build-dir DIR (default build-bench), --data DIR (MNIST), --out DIR (raw lines and the
-# table; default DIR/compare), --no-build, --table-only (tabulate the raw lines already in --out again).
+# table; default DIR/compare), --no-build, --table-only (tabulate the raw lines already in --out again),
+# --cmake-args "ARGS" (extra configure arguments, e.g. "-DTAPEGRAD_BLAS=OFF" for Eigen's own products).
+# Each program runs with OMP_NUM_THREADS set to its thread count as well as --threads: with TAPEGRAD_BLAS,
+# OpenBLAS (not Eigen) threads the products and takes its count from OpenMP, not from Eigen::setNbThreads.
 # LibTorch comes from Debian's libtorch-dev; without it the LibTorch column reads n/a. Its speed depends on
 # the BLAS behind libblas.so.3: the OpenMP OpenBLAS (libopenblas0-openmp) is the one that agrees with
 # LibTorch's OpenMP threads (the pthread build was 2-4x slower at 2 threads), and this script says which
@@ -18,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds=3 reps=3 threads="1 2" workloads="xor op_chain mlp_s mlp_l cnn" build_dir=build-bench data="" out="" build=1 run=1
+cmake_args=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -27,13 +31,15 @@ while [[ $# -gt 0 ]]; do
     --build-dir) build_dir="$2"; shift 2 ;;
     --data) data="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --cmake-args) cmake_args="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --table-only) build=0 run=0; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 out=${out:-$build_dir/compare}
+read -r -a cmake_argv <<<"$cmake_args"
 mkdir -p "$out"
 raw="$out/raw.txt" table="$out/table.md" loads="$out/load.txt"
 if [[ $run == 1 ]]; then
@@ -47,7 +53,7 @@ fi
 if [[ $build == 1 ]]; then
   echo "compare: building the workload programs in $build_dir (Release, -march=native)" >&2
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_NATIVE=ON -DTAPEGRAD_BUILD_TESTS=OFF \
-    -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCH=ON -DTAPEGRAD_BENCH_LIBTORCH=ON >/dev/null
+    -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCH=ON -DTAPEGRAD_BENCH_LIBTORCH=ON "${cmake_argv[@]}" >/dev/null
   targets=(workloads workloads_eigen)
   if cmake --build "$build_dir" --target help | grep -q '^workloads_libtorch:'; then
     targets+=(workloads_libtorch)
@@ -78,7 +84,8 @@ data_flag=()
 run_one() {
   local prog=$1 workload=$2 t=$3
   echo "$prog $workload $t $(cut -d' ' -f1 /proc/loadavg)" >>"$loads"
-  "$bin/$prog" --workload="$workload" --reps="$reps" --threads="$t" "${data_flag[@]}" | tee -a "$raw" >&2
+  OMP_NUM_THREADS=$t "$bin/$prog" --workload="$workload" --reps="$reps" --threads="$t" "${data_flag[@]}" |
+    tee -a "$raw" >&2
 }
 
 start=$(date +%s)
@@ -132,10 +139,14 @@ load_med=$(awk '{ print $4 }' "$loads" | median)
 load_max=$(awk '{ print $4 }' "$loads" | sort -g | tail -n 1)
 torch_version=$(dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || echo "n/a")
 cxx_version=$(c++ --version 2>/dev/null | head -n 1)
+# tapegrad and the Eigen floor share one setting: both get EIGEN_USE_BLAS from tapegrad::tapegrad.
+products="Eigen's own kernels"
+grep -q EIGEN_USE_BLAS "$build_dir/build.ninja" 2>/dev/null && products="OpenBLAS (TAPEGRAD_BLAS)"
 
 {
   echo "Machine: $model, $cores cores ($cpus CPUs). $cxx_version, Release, -march=native. LibTorch $torch_version"
-  echo "with $blas_name. $(date -u '+%Y-%m-%d %H:%M UTC'); $rounds rounds x $reps repetitions per program and"
+  echo "with $blas_name. Matrix products of tapegrad and the Eigen floor: $products."
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $rounds rounds x $reps repetitions per program and"
   echo "thread count, programs alternated within each round, medians of all repetitions ($elapsed s in all);"
   echo "\"best reps\" compares the fastest repetition of each, which sporadic interference affects least."
   echo "1-minute load average before each run (our own run included): min $load_min, median $load_med, max $load_max."
