@@ -4,11 +4,11 @@
 /// takes raw buffers and sizes and knows nothing of `Tensor`, so a second backend (CUDA) implements the same
 /// list and every backward formula is written once, above this floor.
 ///
-/// Broadcasting primitives take a `Strided` plan: the output dimensions plus, for each operand, a stride
-/// per dimension in elements, 0 where the operand is broadcast along that dimension.
+/// Broadcasting primitives take a `Strided` plan (backend/strided.hpp).
 
 #include <tapegrad/backend/functors.hpp>
 #include <tapegrad/backend/pool.hpp>
+#include <tapegrad/backend/strided.hpp>
 #include <tapegrad/core/device.hpp>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/live_counters.hpp>
@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -23,55 +24,6 @@
 #include <new>
 
 namespace tapegrad::backend {
-
-/// Maximum rank of a broadcasting plan (equal to Shape::max_rank).
-inline constexpr int max_rank = 8;
-
-/// Output dimensions and per-operand strides (0 on broadcast dimensions) for up to two inputs.
-struct Strided {
-    int rank = 0;
-    std::array<int64_t, max_rank> dims{};
-    std::array<int64_t, max_rank> sa{};  ///< strides of operand a
-    std::array<int64_t, max_rank> sb{};  ///< strides of operand b
-    bool a_contig = false;               ///< a has the output's shape (plain contiguous walk)
-    bool b_contig = false;
-    [[nodiscard]] int64_t numel() const noexcept {
-        int64_t n = 1;
-        for (int i = 0; i < rank; ++i) n *= dims[static_cast<size_t>(i)];
-        return n;
-    }
-};
-
-/// Calls `f(out_index, a_offset, b_offset, inner_count, inner_stride_a, inner_stride_b)` once per run of
-/// the innermost dimension, walking the output in row-major order.
-template <class F>
-void for_each_run(const Strided& p, F&& f) {
-    if (p.rank == 0) {
-        f(int64_t{0}, int64_t{0}, int64_t{0}, int64_t{1}, int64_t{0}, int64_t{0});
-        return;
-    }
-    const int last = p.rank - 1;
-    const int64_t inner = p.dims[static_cast<size_t>(last)];
-    const int64_t isa = p.sa[static_cast<size_t>(last)], isb = p.sb[static_cast<size_t>(last)];
-    int64_t outer = 1;
-    for (int i = 0; i < last; ++i) outer *= p.dims[static_cast<size_t>(i)];
-    if (inner == 0) return;
-    std::array<int64_t, max_rank> idx{};
-    int64_t oa = 0, ob = 0;
-    for (int64_t o = 0; o < outer; ++o) {
-        f(o * inner, oa, ob, inner, isa, isb);
-        // advance the multi-index over dimensions [0, last)
-        for (int d = last - 1; d >= 0; --d) {
-            const auto ds = static_cast<size_t>(d);
-            oa += p.sa[ds];
-            ob += p.sb[ds];
-            if (++idx[ds] < p.dims[ds]) break;
-            oa -= p.sa[ds] * p.dims[ds];
-            ob -= p.sb[ds] * p.dims[ds];
-            idx[ds] = 0;
-        }
-    }
-}
 
 /// Live bytes allocated by the CPU backend (all threads), for tests that check memory returns to its
 /// baseline: `cpu_live_bytes().load()`.
@@ -112,6 +64,14 @@ struct Ops<Cpu> {
         cpu_live_bytes().add(-static_cast<int64_t>(HostPool::block_size(bytes)));
         HostPool::deallocate(p, bytes);
     }
+
+    // ---- host transfers (the same memory here; a copy to and from the device elsewhere) ------------------
+    /// dst = host values.
+    template <class T>
+    static void upload(int64_t n, const T* host, T* dst) { copy(n, host, dst); }
+    /// host = src.
+    template <class T>
+    static void download(int64_t n, const T* src, T* host) { copy(n, src, host); }
 
     // ---- simple fills and copies ------------------------------------------------------------------------
     template <class T>
@@ -318,6 +278,54 @@ struct Ops<Cpu> {
             else if (trans_a && !trans_b) c.noalias() += alpha * (a.transpose() * b);
             else if (!trans_a && trans_b) c.noalias() += alpha * (a * b.transpose());
             else c.noalias() += alpha * (a.transpose() * b.transpose());
+        }
+    }
+
+    // ---- optimizer updates (optim/sgd.hpp, optim/adam.hpp), one pass over each parameter ------------------
+    /// torch.optim.SGD: g = grad + weight_decay p; with momentum, buf = g on the first step, else
+    /// momentum buf + (1 - dampening) g, and the step uses nesterov ? g + momentum buf : buf; p -= lr step.
+    /// momentum_buf is ignored (may be null) when momentum is 0.
+    template <class T>
+    static void sgd_step(int64_t n, T* p, const T* grad, T* momentum_buf, T lr, T momentum, T dampening,
+                         T weight_decay, bool nesterov, bool first_step) {
+        const T keep = T(1) - dampening;
+        const bool decay = weight_decay != T(0);
+        if (momentum == T(0)) {
+            for (int64_t k = 0; k < n; ++k) {
+                const T g = decay ? grad[k] + weight_decay * p[k] : grad[k];
+                p[k] -= lr * g;
+            }
+            return;
+        }
+        T* b = momentum_buf;
+        for (int64_t k = 0; k < n; ++k) {
+            const T g = decay ? grad[k] + weight_decay * p[k] : grad[k];
+            b[k] = first_step ? g : momentum * b[k] + keep * g;
+            p[k] -= lr * (nesterov ? g + momentum * b[k] : b[k]);
+        }
+    }
+    /// torch.optim.Adam / AdamW with bias corrections bc1 = 1 - beta1^t, bc2 = 1 - beta2^t: weight decay is
+    /// L2 (g += wd p) unless `decoupled` (p *= 1 - lr wd first); m = lerp(m, g, 1 - beta1) (torch.lerp's
+    /// form); v = beta2 v + (1 - beta2) g^2; with amsgrad vmax = max(vmax, v) (NaN propagates) replaces v;
+    /// p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps), arranged as PyTorch does.
+    template <class T>
+    static void adam_step(int64_t n, T* p, const T* grad, T* m, T* v, T* vmax, T lr, T beta1, T beta2, T eps,
+                          T weight_decay, bool decoupled, bool amsgrad, T bc1, T bc2) {
+        const T w1 = T(1) - beta1, w2 = T(1) - beta2, shrink = T(1) - lr * weight_decay;
+        const bool l2 = !decoupled && weight_decay != T(0);
+        const T step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
+        for (int64_t k = 0; k < n; ++k) {
+            if (decoupled) p[k] *= shrink;
+            const T g = l2 ? grad[k] + weight_decay * p[k] : grad[k];
+            m[k] = std::abs(w1) < T(0.5) ? m[k] + w1 * (g - m[k]) : g - (g - m[k]) * (T(1) - w1);
+            v[k] = beta2 * v[k] + w2 * g * g;
+            T vk = v[k];
+            if (amsgrad) {
+                vmax[k] = (vk > vmax[k] || std::isnan(vk)) ? vk : vmax[k];
+                vk = vmax[k];
+            }
+            const T denom = std::sqrt(vk) / bc2_sqrt + eps;
+            p[k] -= step_size * (m[k] / denom);
         }
     }
 

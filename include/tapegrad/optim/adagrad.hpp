@@ -11,6 +11,7 @@
 #include <tapegrad/optim/optimizer.hpp>
 
 #include <cmath>
+#include <concepts>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct AdagradOptions {
 /// State per parameter: `sum` (of squared gradients) and `step`.
 template <Scalar T, Device D = Cpu>
 class Adagrad : public Optimizer<T, D> {
+    static_assert(std::same_as<D, Cpu>, "tapegrad::optim::Adagrad: the update runs on the host only; on CUDA use SGD, "
+                                        "Adam or AdamW, which have fused device kernels.");
+
 public:
     /// The options struct, for generic code: `typename Opt::Options`.
     using Options = AdagradOptions;

@@ -81,37 +81,19 @@ public:
     void step() override {
         NoGradGuard no_grad;
         const double lr = this->lr();
-        const T beta2 = static_cast<T>(opt_.beta2), w1 = static_cast<T>(1 - opt_.beta1),
-                w2 = static_cast<T>(1 - opt_.beta2), eps = static_cast<T>(opt_.eps),
-                wd = static_cast<T>(opt_.weight_decay), shrink = static_cast<T>(1 - lr * opt_.weight_decay);
-        const bool l2 = !decoupled_ && opt_.weight_decay != 0, amsgrad = opt_.amsgrad;
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
             if (!impl->grad) continue;  // no gradient: not part of this step (as in PyTorch)
-            T* p = impl->data();
-            const T* dp = impl->grad->data();
-            const int64_t n = impl->shape.numel();
             bool fresh = false;
             auto& st = this->param_state(i, fresh);
             const auto t = static_cast<double>(++st.step);
-            const T step_size = static_cast<T>(lr / (1 - std::pow(opt_.beta1, t)));
-            const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(opt_.beta2, t)));
-            T* m = st.buffers[0].data_ptr();
-            T* v = st.buffers[1].data_ptr();
-            T* vmax = amsgrad ? st.buffers[2].data_ptr() : nullptr;
-            for (int64_t k = 0; k < n; ++k) {
-                if (decoupled_) p[k] *= shrink;
-                const T g = l2 ? dp[k] + wd * p[k] : dp[k];
-                m[k] = detail::lerp(m[k], g, w1);
-                v[k] = beta2 * v[k] + w2 * g * g;
-                T vk = v[k];
-                if (amsgrad) {
-                    vmax[k] = (vk > vmax[k] || std::isnan(vk)) ? vk : vmax[k];  // NaN propagates, as torch.maximum
-                    vk = vmax[k];
-                }
-                const T denom = std::sqrt(vk) / bc2_sqrt + eps;
-                p[k] -= step_size * (m[k] / denom);
-            }
+            backend::Ops<D>::adam_step(impl->shape.numel(), impl->data(), impl->grad->data(),
+                                       st.buffers[0].data_ptr(), st.buffers[1].data_ptr(),
+                                       opt_.amsgrad ? st.buffers[2].data_ptr() : nullptr, static_cast<T>(lr),
+                                       static_cast<T>(opt_.beta1), static_cast<T>(opt_.beta2),
+                                       static_cast<T>(opt_.eps), static_cast<T>(opt_.weight_decay), decoupled_,
+                                       opt_.amsgrad, static_cast<T>(1 - std::pow(opt_.beta1, t)),
+                                       static_cast<T>(1 - std::pow(opt_.beta2, t)));
         }
     }
 

@@ -104,8 +104,6 @@ private:
 /// not been updated yet has no state.
 template <Scalar T, Device D = Cpu>
 class Optimizer : public OptimizerBase {
-    static_assert(std::same_as<D, Cpu>,
-                  "tapegrad::optim: the optimizers have CPU update loops only; another device needs its own kernels.");
 
 public:
     /// The parameter type.

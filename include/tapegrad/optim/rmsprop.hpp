@@ -14,6 +14,7 @@
 #include <tapegrad/optim/optimizer.hpp>
 
 #include <cmath>
+#include <concepts>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,9 @@ struct RMSpropOptions {
 /// State per parameter: `square_avg`, `momentum_buffer` (momentum > 0), `grad_avg` (centered), `step`.
 template <Scalar T, Device D = Cpu>
 class RMSprop : public Optimizer<T, D> {
+    static_assert(std::same_as<D, Cpu>, "tapegrad::optim::RMSprop: the update runs on the host only; on CUDA use SGD, "
+                                        "Adam or AdamW, which have fused device kernels.");
+
 public:
     /// The options struct, for generic code: `typename Opt::Options`.
     using Options = RMSpropOptions;

@@ -55,28 +55,14 @@ public:
     void step() override {
         NoGradGuard no_grad;
         const T lr = static_cast<T>(this->lr()), mu = static_cast<T>(opt_.momentum),
-                keep = static_cast<T>(1 - opt_.dampening), wd = static_cast<T>(opt_.weight_decay);
-        const bool decay = opt_.weight_decay != 0, nesterov = opt_.nesterov;
+                damp = static_cast<T>(opt_.dampening), wd = static_cast<T>(opt_.weight_decay);
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
             if (!impl->grad) continue;  // no gradient: not part of this step (as in PyTorch)
-            T* p = impl->data();
-            const T* dp = impl->grad->data();
-            const int64_t n = impl->shape.numel();
-            if (opt_.momentum == 0) {
-                for (int64_t k = 0; k < n; ++k) {
-                    const T g = decay ? dp[k] + wd * p[k] : dp[k];
-                    p[k] -= lr * g;
-                }
-                continue;
-            }
             bool fresh = false;
-            T* b = this->param_state(i, fresh).buffers[0].data_ptr();
-            for (int64_t k = 0; k < n; ++k) {
-                const T g = decay ? dp[k] + wd * p[k] : dp[k];
-                b[k] = fresh ? g : mu * b[k] + keep * g;
-                p[k] -= lr * (nesterov ? g + mu * b[k] : b[k]);
-            }
+            T* buf = opt_.momentum == 0 ? nullptr : this->param_state(i, fresh).buffers[0].data_ptr();
+            backend::Ops<D>::sgd_step(impl->shape.numel(), impl->data(), impl->grad->data(), buf, lr, mu, damp, wd,
+                                      opt_.nesterov, fresh);
         }
     }
 
