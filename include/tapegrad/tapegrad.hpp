@@ -24,6 +24,7 @@
 #include <tapegrad/ops/shape.hpp>
 #include <tapegrad/ops/softmax.hpp>
 #include <tapegrad/ops/conv.hpp>
+#include <tapegrad/ops/transfer.hpp>
 
 // nn: modules, layers, activations, losses, metrics
 #include <tapegrad/nn/module.hpp>

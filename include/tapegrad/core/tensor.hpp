@@ -125,23 +125,18 @@ public:
     /// A rank-0 tensor holding `value`.
     static Tensor scalar(T value) { return full(Shape{}, value); }
     /// A tensor of the given shape from row-major values; their count must equal the shape's.
-    static Tensor from(const Shape& shape, std::span<const T> values)
-        requires std::same_as<D, Cpu>
-    {
+    /// On another device than the CPU the values are uploaded.
+    static Tensor from(const Shape& shape, std::span<const T> values) {
         TAPEGRAD_CHECK(static_cast<int64_t>(values.size()) == shape.numel(), ShapeError, "Tensor::from: shape ", shape,
                        " holds ", shape.numel(), " elements but ", values.size(), " values were given");
         Tensor t = empty(shape);
-        B::copy(t.numel(), values.data(), t.data_ptr());
+        B::upload(t.numel(), values.data(), t.data_ptr());
         return t;
     }
-    static Tensor from(const Shape& shape, std::initializer_list<T> values)
-        requires std::same_as<D, Cpu>
-    {
+    static Tensor from(const Shape& shape, std::initializer_list<T> values) {
         return from(shape, std::span<const T>(values.begin(), values.size()));
     }
-    static Tensor from(const Shape& shape, const std::vector<T>& values)
-        requires std::same_as<D, Cpu>
-    {
+    static Tensor from(const Shape& shape, const std::vector<T>& values) {
         return from(shape, std::span<const T>(values));
     }
     /// [start, start + step, ...) up to but excluding `end`, as a 1-D tensor.
@@ -162,23 +157,29 @@ public:
         return arange(T(0), static_cast<T>(n));
     }
     /// Independent draws, uniform in [lo, hi), from `gen`.
-    static Tensor uniform(const Shape& shape, T lo, T hi, Generator& gen)
-        requires std::same_as<D, Cpu>
-    {
-        TAPEGRAD_CHECK(lo <= hi, ValueError, "uniform: lower bound ", lo, " is above upper bound ", hi);
-        Tensor t = empty(shape);
-        for (int64_t i = 0; i < t.numel(); ++i) t.data_ptr()[i] = lo + (hi - lo) * gen.template uniform01<T>();
-        return t;
+    /// (Drawn on the host, from the same stream of numbers on every device, then uploaded.)
+    static Tensor uniform(const Shape& shape, T lo, T hi, Generator& gen) {
+        if constexpr (!std::same_as<D, Cpu>) {
+            const Tensor<T, Cpu> h = Tensor<T, Cpu>::uniform(shape, lo, hi, gen);
+            return from(shape, std::span<const T>(h.data_ptr(), static_cast<size_t>(h.numel())));
+        } else {
+            TAPEGRAD_CHECK(lo <= hi, ValueError, "uniform: lower bound ", lo, " is above upper bound ", hi);
+            Tensor t = empty(shape);
+            for (int64_t i = 0; i < t.numel(); ++i) t.data_ptr()[i] = lo + (hi - lo) * gen.template uniform01<T>();
+            return t;
+        }
     }
     /// Independent normal draws with the given mean and standard deviation, from `gen`.
-    static Tensor normal(const Shape& shape, T mean, T stddev, Generator& gen)
-        requires std::same_as<D, Cpu>
-    {
-        TAPEGRAD_CHECK(stddev >= T(0), ValueError, "normal: standard deviation ", stddev, " is negative");
-        Tensor t = empty(shape);
-        for (int64_t i = 0; i < t.numel(); ++i)
-            t.data_ptr()[i] = mean + stddev * static_cast<T>(gen.normal());
-        return t;
+    static Tensor normal(const Shape& shape, T mean, T stddev, Generator& gen) {
+        if constexpr (!std::same_as<D, Cpu>) {
+            const Tensor<T, Cpu> h = Tensor<T, Cpu>::normal(shape, mean, stddev, gen);
+            return from(shape, std::span<const T>(h.data_ptr(), static_cast<size_t>(h.numel())));
+        } else {
+            TAPEGRAD_CHECK(stddev >= T(0), ValueError, "normal: standard deviation ", stddev, " is negative");
+            Tensor t = empty(shape);
+            for (int64_t i = 0; i < t.numel(); ++i) t.data_ptr()[i] = mean + stddev * static_cast<T>(gen.normal());
+            return t;
+        }
     }
     /// Wraps memory the caller owns, without copying (zero-copy interop with Eigen or any row-major array).
     /// The memory must outlive the tensor and every view of it.
@@ -220,18 +221,19 @@ public:
     {
         return {data_ptr(), static_cast<size_t>(numel())};
     }
-    [[nodiscard]] std::vector<T> to_vector() const
-        requires std::same_as<D, Cpu>
-    {
-        return std::vector<T>(data_ptr(), data_ptr() + numel());
+    /// The values, row-major, copied to the host (from a GPU this waits for the ops that produce them).
+    [[nodiscard]] std::vector<T> to_vector() const {
+        std::vector<T> v(static_cast<size_t>(numel()));
+        B::download(numel(), data_ptr(), v.data());
+        return v;
     }
-    /// The value of a one-element tensor.
-    [[nodiscard]] T item() const
-        requires std::same_as<D, Cpu>
-    {
+    /// The value of a one-element tensor (from a GPU this waits for the ops that produce it).
+    [[nodiscard]] T item() const {
         TAPEGRAD_CHECK(numel() == 1, ShapeError, "item: tensor of shape ", shape(), " has ", numel(),
                        " elements, not one");
-        return *data_ptr();
+        T v{};
+        B::download(1, data_ptr(), &v);
+        return v;
     }
     /// Bounds-checked element access by a full multi-index: `x.at({1, 2})`.
     [[nodiscard]] T& at(std::initializer_list<int64_t> index) const
@@ -451,13 +453,13 @@ template <Scalar T, Device D = Cpu>
 Tensor<T, D> full(const Shape& s, T v) {
     return Tensor<T, D>::full(s, v);
 }
-template <Scalar T>
-Tensor<T, Cpu> uniform(const Shape& s, T lo, T hi, Generator& g) {
-    return Tensor<T, Cpu>::uniform(s, lo, hi, g);
+template <Scalar T, Device D = Cpu>
+Tensor<T, D> uniform(const Shape& s, T lo, T hi, Generator& g) {
+    return Tensor<T, D>::uniform(s, lo, hi, g);
 }
-template <Scalar T>
-Tensor<T, Cpu> normal(const Shape& s, T mean, T stddev, Generator& g) {
-    return Tensor<T, Cpu>::normal(s, mean, stddev, g);
+template <Scalar T, Device D = Cpu>
+Tensor<T, D> normal(const Shape& s, T mean, T stddev, Generator& g) {
+    return Tensor<T, D>::normal(s, mean, stddev, g);
 }
 template <Scalar T, Device D>
 Tensor<T, D> zeros_like(const Tensor<T, D>& x) {

@@ -25,61 +25,61 @@ inline std::pair<double, double> fans(const Shape& s) {
     return {static_cast<double>(s[1]) * receptive, static_cast<double>(s[0]) * receptive};
 }
 
-template <Scalar T>
-void uniform_(Tensor<T>& w, double lo, double hi, Generator& g) {
+template <Scalar T, Device D>
+void uniform_(Tensor<T, D>& w, double lo, double hi, Generator& g) {
     NoGradGuard ng;
-    w.copy_(Tensor<T>::uniform(w.shape(), static_cast<T>(lo), static_cast<T>(hi), g));
+    w.copy_(Tensor<T, D>::uniform(w.shape(), static_cast<T>(lo), static_cast<T>(hi), g));
 }
-template <Scalar T>
-void normal_(Tensor<T>& w, double mean, double stddev, Generator& g) {
+template <Scalar T, Device D>
+void normal_(Tensor<T, D>& w, double mean, double stddev, Generator& g) {
     NoGradGuard ng;
-    w.copy_(Tensor<T>::normal(w.shape(), static_cast<T>(mean), static_cast<T>(stddev), g));
+    w.copy_(Tensor<T, D>::normal(w.shape(), static_cast<T>(mean), static_cast<T>(stddev), g));
 }
-template <Scalar T>
-void constant_(Tensor<T>& w, double value) {
+template <Scalar T, Device D>
+void constant_(Tensor<T, D>& w, double value) {
     NoGradGuard ng;
     w.fill_(static_cast<T>(value));
 }
-template <Scalar T>
-void zeros_(Tensor<T>& w) {
+template <Scalar T, Device D>
+void zeros_(Tensor<T, D>& w) {
     constant_(w, 0.0);
 }
 
 /// U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)).
-template <Scalar T>
-void xavier_uniform_(Tensor<T>& w, Generator& g, double gain = 1.0) {
+template <Scalar T, Device D>
+void xavier_uniform_(Tensor<T, D>& w, Generator& g, double gain = 1.0) {
     const auto [fi, fo] = fans(w.shape());
     const double b = gain * std::sqrt(6.0 / (fi + fo));
     uniform_(w, -b, b, g);
 }
 /// N(0, s^2) with s = gain * sqrt(2 / (fan_in + fan_out)).
-template <Scalar T>
-void xavier_normal_(Tensor<T>& w, Generator& g, double gain = 1.0) {
+template <Scalar T, Device D>
+void xavier_normal_(Tensor<T, D>& w, Generator& g, double gain = 1.0) {
     const auto [fi, fo] = fans(w.shape());
     normal_(w, 0.0, gain * std::sqrt(2.0 / (fi + fo)), g);
 }
 /// U(-b, b) with b = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (a: the leaky-ReLU slope, 0 for ReLU).
-template <Scalar T>
-void kaiming_uniform_(Tensor<T>& w, Generator& g, double a = 0.0) {
+template <Scalar T, Device D>
+void kaiming_uniform_(Tensor<T, D>& w, Generator& g, double a = 0.0) {
     const double gain = std::sqrt(2.0 / (1.0 + a * a));
     const double b = gain * std::sqrt(3.0 / fans(w.shape()).first);
     uniform_(w, -b, b, g);
 }
 /// N(0, s^2) with s = gain / sqrt(fan_in).
-template <Scalar T>
-void kaiming_normal_(Tensor<T>& w, Generator& g, double a = 0.0) {
+template <Scalar T, Device D>
+void kaiming_normal_(Tensor<T, D>& w, Generator& g, double a = 0.0) {
     const double gain = std::sqrt(2.0 / (1.0 + a * a));
     normal_(w, 0.0, gain / std::sqrt(fans(w.shape()).first), g);
 }
 /// U(-b, b) with b = sqrt(3 / fan_in): variance 1 / fan_in.
-template <Scalar T>
-void lecun_uniform_(Tensor<T>& w, Generator& g) {
+template <Scalar T, Device D>
+void lecun_uniform_(Tensor<T, D>& w, Generator& g) {
     const double b = std::sqrt(3.0 / fans(w.shape()).first);
     uniform_(w, -b, b, g);
 }
 /// N(0, 1 / fan_in).
-template <Scalar T>
-void lecun_normal_(Tensor<T>& w, Generator& g) {
+template <Scalar T, Device D>
+void lecun_normal_(Tensor<T, D>& w, Generator& g) {
     normal_(w, 0.0, 1.0 / std::sqrt(fans(w.shape()).first), g);
 }
 
