@@ -4,6 +4,7 @@
 //   build/examples/mnist_mlp --help
 //   build/examples/mnist_mlp --epochs 10 --save mlp.safetensors
 //   build/examples/mnist_mlp --load mlp.safetensors --eval-only
+//   build-cuda/examples/mnist_mlp --device cuda       # on an NVIDIA GPU (configure with -DTAPEGRAD_CUDA=ON)
 //
 // The network is Flatten -> [Linear -> ReLU] x len(hidden) -> Linear(10), trained with softmax
 // cross-entropy. Each step is the lecture's loop: zero_grad, forward, loss, backward, step.
@@ -20,10 +21,15 @@
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/util/svg_plot.hpp>
 
+#if defined(TAPEGRAD_WITH_CUDA)  // built with -DTAPEGRAD_CUDA=ON: --device cuda is available
+#include <tapegrad/backend/cuda.hpp>
+#endif
+
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
 #include <chrono>
+#include <concepts>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -46,19 +52,71 @@ struct Config {
     int threads = 1;
     uint64_t seed = 1;
     std::string save, load, csv, svg;
+    std::string device = "cpu";
     bool eval_only = false;
 };
 
-std::shared_ptr<tg::nn::Sequential<float>> build_mlp(const std::vector<int64_t>& hidden, tg::Generator& gen) {
-    auto net = std::make_shared<tg::nn::Sequential<float>>();
+template <class D>
+std::shared_ptr<tg::nn::Sequential<float, D>> build_mlp(const std::vector<int64_t>& hidden, tg::Generator& gen) {
+    auto net = std::make_shared<tg::nn::Sequential<float, D>>();
     int64_t in = 28 * 28;
     for (int64_t h : hidden) {
-        net->push_back(tg::nn::Linear<float>(in, h, gen));
-        net->push_back(tg::nn::ReLU<float>());
+        net->push_back(tg::nn::Linear<float, D>(in, h, gen));
+        net->push_back(tg::nn::ReLU<float, D>());
         in = h;
     }
-    net->push_back(tg::nn::Linear<float>(in, 10, gen));
+    net->push_back(tg::nn::Linear<float, D>(in, 10, gen));
     return net;
+}
+
+/// Builds, trains (or evaluates) and saves the network on device D.
+template <class D>
+int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
+    tg::Generator gen(cfg.seed);
+    auto net = build_mlp<D>(cfg.hidden, gen);
+    std::ostringstream arch;
+    arch << *net;
+    std::fprintf(stderr, "%s\n%lld parameters on %s\n", arch.str().c_str(), static_cast<long long>(net->num_parameters()),
+                 D::name);
+    if (!cfg.load.empty()) {
+        if constexpr (std::same_as<D, tg::Cpu>) {
+            tg::io::load(cfg.load, *net);
+            std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
+        } else {
+            std::fprintf(stderr, "mnist_mlp: --load works with --device cpu only so far\n");
+            return 2;
+        }
+    }
+
+    const auto t0 = Clock::now();
+    if (cfg.eval_only) {
+        const double acc = examples::evaluate<D>(*net, mnist.test);
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
+        return 0;
+    }
+
+    auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
+    const examples::History history =
+        examples::train<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
+    const double test_acc = history.test_acc.back();
+    const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    if (!cfg.save.empty()) {
+        if constexpr (std::same_as<D, tg::Cpu>) {
+            std::string hidden;
+            for (size_t i = 0; i < cfg.hidden.size(); ++i) hidden += (i ? "," : "") + std::to_string(cfg.hidden[i]);
+            // The architecture travels in the file's metadata so mnist_predict can rebuild the network.
+            tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_mlp"}, {"tapegrad.hidden", hidden}});
+            tg::io::save_optimizer(cfg.save + ".optim", *opt);
+            std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
+        } else {
+            std::fprintf(stderr, "mnist_mlp: --save works with --device cpu only so far; nothing saved\n");
+        }
+    }
+    examples::write_history(history, cfg.csv, cfg.svg, "MNIST MLP");
+    std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f device=%s\n", test_acc, cfg.epochs, total, D::name);
+    return 0;
 }
 
 }  // namespace
@@ -85,6 +143,9 @@ int main(int argc, char** argv) {
                    "at this network's sizes a second thread gains little and loses much on a busy machine")
         ->check(CLI::Range(0, 256))
         ->capture_default_str();
+    app.add_option("--device", cfg.device, "cpu, or cuda (an NVIDIA GPU; needs a build with -DTAPEGRAD_CUDA=ON)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
     app.add_option("--seed", cfg.seed, "Seed of initialisation and shuffling")->capture_default_str();
     app.add_option("--save", cfg.save, "Write the trained model (safetensors; optimizer state beside it)");
     app.add_option("--load", cfg.load, "Start from a saved model")->check(CLI::ExistingFile);
@@ -102,41 +163,15 @@ int main(int argc, char** argv) {
                      static_cast<long long>(mnist.train.size()), static_cast<long long>(mnist.test.size()),
                      std::chrono::duration<double>(Clock::now() - t_load).count());
 
-        tg::Generator gen(cfg.seed);
-        auto net = build_mlp(cfg.hidden, gen);
-        std::ostringstream arch;
-        arch << *net;
-        std::fprintf(stderr, "%s\n%lld parameters\n", arch.str().c_str(), static_cast<long long>(net->num_parameters()));
-        if (!cfg.load.empty()) {
-            tg::io::load(cfg.load, *net);
-            std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
+        if (cfg.device == "cuda") {
+#if defined(TAPEGRAD_WITH_CUDA)
+            return run<tg::Cuda>(cfg, mnist);
+#else
+            std::fprintf(stderr, "mnist_mlp: this build has no CUDA backend (configure with -DTAPEGRAD_CUDA=ON)\n");
+            return 2;
+#endif
         }
-
-        const auto t0 = Clock::now();
-        if (cfg.eval_only) {
-            const double acc = examples::evaluate(*net, mnist.test);
-            const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-            std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
-            return 0;
-        }
-
-        auto opt = examples::make_optimizer(cfg.optimizer, net->parameters(), cfg.lr);
-        const examples::History history =
-            examples::train(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
-        const double test_acc = history.test_acc.back();
-        const double total = std::chrono::duration<double>(Clock::now() - t0).count();
-
-        if (!cfg.save.empty()) {
-            std::string hidden;
-            for (size_t i = 0; i < cfg.hidden.size(); ++i) hidden += (i ? "," : "") + std::to_string(cfg.hidden[i]);
-            // The architecture travels in the file's metadata so mnist_predict can rebuild the network.
-            tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_mlp"}, {"tapegrad.hidden", hidden}});
-            tg::io::save_optimizer(cfg.save + ".optim", *opt);
-            std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
-        }
-        examples::write_history(history, cfg.csv, cfg.svg, "MNIST MLP");
-        std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f\n", test_acc, cfg.epochs, total);
-        return 0;
+        return run<tg::Cpu>(cfg, mnist);
     } catch (const tg::Error& e) {
         std::fprintf(stderr, "mnist_mlp: %s\n", e.what());
         return 1;
