@@ -98,8 +98,8 @@ void zip_backward(const backend::Strided& p, const T* a, const T* b, const T* y,
         return;
     }
     const detail::Walk w = detail::walk_of(p, true);
-    if (db) detail::reduce_into(w, 2, detail::ZipDb<T, F>{a, b, y, dy, f}, db, false, stream);
-    if (da) detail::reduce_into(w, 1, detail::ZipDa<T, F>{a, b, y, dy, f}, da, assign_a, stream);
+    if (db) detail::reduce_into<2>(w, detail::ZipDb<T, F>{a, b, y, dy, f}, db, false, stream);
+    if (da) detail::reduce_into<1>(w, detail::ZipDa<T, F>{a, b, y, dy, f}, da, assign_a, stream);
 }
 
 template <class T>
@@ -114,7 +114,7 @@ void strided_copy(const backend::Strided& p, const T* in, T* out, cudaStream_t s
 template <class T>
 void strided_add(const backend::Strided& p, const T* in, T* out, cudaStream_t stream) {
     if (p.numel() <= 0) return;
-    detail::reduce_into(detail::walk_of(p, false), 1, detail::Take<T>{in}, out, false, stream);
+    detail::reduce_into<1>(detail::walk_of(p, false), detail::Take<T>{in}, out, false, stream);
 }
 
 // ---- explicit instantiations ---------------------------------------------------------------------------

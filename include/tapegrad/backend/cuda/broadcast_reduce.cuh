@@ -28,8 +28,8 @@ struct Take {
 };
 
 /// out[t] (+)= g(j) for the one element j mapping to t
-template <class T, class G>
-__global__ void reduce_none_kernel(Walk kept, int64_t K, int target, G g, T* out, bool assign) {
+template <int target, class T, class G>
+__global__ void reduce_none_kernel(Walk kept, int64_t K, G g, T* out, bool assign) {
     for (int64_t e = global_thread(); e < K; e += grid_threads()) {
         int64_t off[3] = {0, 0, 0};
         kept.locate(e, off);
@@ -40,9 +40,8 @@ __global__ void reduce_none_kernel(Walk kept, int64_t K, int target, G g, T* out
 }
 
 /// out[t] (+)= sum_r g(t, r), one block per t: thread x adds r = x, x + blockDim.x, ..., then a block tree
-template <class T, class G>
-__global__ void reduce_rows_kernel(Walk kept, int64_t K, Walk reduced, int64_t R, int target, G g, T* out,
-                                   bool assign) {
+template <int target, class T, class G>
+__global__ void reduce_rows_kernel(Walk kept, int64_t K, Walk reduced, int64_t R, G g, T* out, bool assign) {
     __shared__ T scratch[32];
     for (int64_t e = blockIdx.x; e < K; e += gridDim.x) {
         int64_t at[3] = {0, 0, 0};
@@ -63,9 +62,8 @@ __global__ void reduce_rows_kernel(Walk kept, int64_t K, Walk reduced, int64_t R
 
 /// out[t] (+)= sum_r g(t, r), blockDim.x targets per block: thread (x, y) adds r = y, y + blockDim.y, ...
 /// for target x, then thread (x, 0) adds the blockDim.y partial sums in order
-template <class T, class G>
-__global__ void reduce_tile_kernel(Walk kept, int64_t K, Walk reduced, int64_t R, int target, G g, T* out,
-                                   bool assign) {
+template <int target, class T, class G>
+__global__ void reduce_tile_kernel(Walk kept, int64_t K, Walk reduced, int64_t R, G g, T* out, bool assign) {
     T* partial = shared_array<T>();
     const int64_t tile = blockDim.x;
     // The bounds depend on the block only, so every thread reaches both barriers.
@@ -94,25 +92,25 @@ __global__ void reduce_tile_kernel(Walk kept, int64_t K, Walk reduced, int64_t R
 }
 
 /// out[t] (+)= the sum of g over the elements of `w` whose st[target] offset is t (see the file comment).
-/// `w` must be simplified and non-empty.
-template <class T, class G>
-void reduce_into(const Walk& w, int target, G g, T* out, bool assign, cudaStream_t stream) {
+/// `w` must be simplified and non-empty. `target` is a template argument so that kernels index their offset
+/// arrays with constants (a run-time index would put them in local memory).
+template <int target, class T, class G>
+void reduce_into(const Walk& w, G g, T* out, bool assign, cudaStream_t stream) {
     Walk kept, reduced;
     split_walk(w, target, kept, reduced);
     const int64_t K = kept.numel(), R = reduced.numel();
     if (K == 0 || R == 0) return;
     if (R == 1) {
-        reduce_none_kernel<T><<<grid_for(K), block_size, 0, stream>>>(kept, K, target, g, out, assign);
+        reduce_none_kernel<target><<<grid_for(K), block_size, 0, stream>>>(kept, K, g, out, assign);
     } else if (w.st[target][w.rank - 1] == 0) {
         const unsigned threads = row_block_for(R);
-        reduce_rows_kernel<T><<<grid_for(K, 1), threads, 0, stream>>>(kept, K, reduced, R, target, g, out, assign);
+        reduce_rows_kernel<target><<<grid_for(K, 1), threads, 0, stream>>>(kept, K, reduced, R, g, out, assign);
     } else {
         // Few targets and long sums (a bias gradient over a large batch): more threads per target.
         const unsigned ty = (K <= 2048 && R >= 256) ? 32 : 8;
         const dim3 threads(32, ty);
         const size_t shmem = sizeof(T) * 32 * ty;
-        reduce_tile_kernel<T><<<grid_for(K, 32), threads, shmem, stream>>>(kept, K, reduced, R, target, g, out,
-                                                                           assign);
+        reduce_tile_kernel<target><<<grid_for(K, 32), threads, shmem, stream>>>(kept, K, reduced, R, g, out, assign);
     }
 }
 

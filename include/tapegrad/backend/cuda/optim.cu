@@ -91,7 +91,8 @@ void adam_step(int64_t n, T* p, const T* grad, T* m, T* v, T* vmax, T lr, T beta
     const double lr_d = static_cast<double>(lr), wd_d = static_cast<double>(weight_decay);
     const T step_size = static_cast<T>(lr_d / static_cast<double>(bc1));
     const T bc2_sqrt = static_cast<T>(std::sqrt(static_cast<double>(bc2)));
-    const T w1 = static_cast<T>(1.0 - static_cast<double>(beta1)), w2 = static_cast<T>(1.0 - static_cast<double>(beta2));
+    const T w1 = static_cast<T>(1.0 - static_cast<double>(beta1));
+    const T w2 = static_cast<T>(1.0 - static_cast<double>(beta2));
     const T shrink = static_cast<T>(1.0 - lr_d * wd_d);
     const bool l2 = !decoupled && weight_decay != T(0);
     detail::adam_step_kernel<<<detail::grid_for(n), detail::block_size, 0, stream>>>(

@@ -112,7 +112,7 @@ void sum_axis(int64_t outer, int64_t n, int64_t inner, const T* x, T* out, cudaS
         detail::zero_kernel<<<detail::grid_for(total), detail::block_size, 0, stream>>>(total, out);
         return;
     }
-    detail::reduce_into(detail::axis_sum_walk(outer, n, inner), 1, detail::Take<T>{x}, out, true, stream);
+    detail::reduce_into<1>(detail::axis_sum_walk(outer, n, inner), detail::Take<T>{x}, out, true, stream);
 }
 
 template <class T>
@@ -161,7 +161,7 @@ void add_row_vector(int64_t rows, int64_t cols, const T* v, T* y, cudaStream_t s
 template <class T>
 void add_column_sums(int64_t rows, int64_t cols, const T* g, T* out, cudaStream_t stream) {
     if (rows <= 0 || cols <= 0) return;
-    detail::reduce_into(detail::axis_sum_walk(1, rows, cols), 1, detail::Take<T>{g}, out, false, stream);
+    detail::reduce_into<1>(detail::axis_sum_walk(1, rows, cols), detail::Take<T>{g}, out, false, stream);
 }
 
 // ---- explicit instantiations ---------------------------------------------------------------------------

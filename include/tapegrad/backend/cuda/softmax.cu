@@ -192,8 +192,8 @@ template <class T>
 void softmax_xent_rows(int64_t N, int64_t C, const T* logits, const int64_t* labels, T* probs, T* loss,
                        cudaStream_t stream) {
     if (N <= 0 || C <= 0) return;
-    detail::softmax_xent_rows_kernel<<<detail::grid_for(N, 1), detail::row_block_for(C), 0, stream>>>(N, C, logits,
-                                                                                                    labels, probs, loss);
+    detail::softmax_xent_rows_kernel<<<detail::grid_for(N, 1), detail::row_block_for(C), 0, stream>>>(
+        N, C, logits, labels, probs, loss);
 }
 
 template <class T>
