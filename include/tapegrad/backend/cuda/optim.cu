@@ -1,9 +1,10 @@
 /// \file
-/// The CUDA backend's fused optimizer updates, one kernel per parameter tensor: sgd_step (optim/sgd.hpp's
-/// loop) and adam_step (optim/adam.hpp's loop, Adam and AdamW). The arithmetic is that of the CPU loops,
+/// The CUDA backend's fused optimizer updates, one kernel per parameter tensor: sgd_step and adam_step (Adam
+/// and AdamW), as backend::Ops<Cpu>::sgd_step / adam_step. The arithmetic is that of the CPU loops,
 /// operation for operation, with every product rounded on its own (__fmul_rn / __dmul_rn) so that nvcc
 /// does not fuse it into a multiply-add the CPU build does not do: with IEEE division and square root
-/// (nvcc's defaults, lost under --use_fast_math) a double-precision step then matches the CPU's bit for bit.
+/// (nvcc's defaults, lost under --use_fast_math) a step then matches the CPU's bit for bit, in float and
+/// double, as long as the CPU build does not contract either (-march=native lets GCC use FMA).
 /// Kernels, then launchers, then the explicit instantiations for float and double.
 
 #include <tapegrad/backend/cuda/common.cuh>
@@ -69,32 +70,27 @@ __global__ void adam_step_kernel(int64_t n, T* p, const T* grad, T* m, T* v, T* 
 
 // ---- launchers -----------------------------------------------------------------------------------------
 
-/// The scalars the CPU loop computes once per step (1 - dampening) are computed here once, in double as
-/// optim::SGD does; for float they start from hyper-parameters already rounded to float.
+/// 1 - dampening is computed once, in T, as backend::Ops<Cpu>::sgd_step does.
 template <class T>
 void sgd_step(int64_t n, T* p, const T* grad, T* momentum_buf, T lr, T momentum, T dampening, T weight_decay,
               bool nesterov, bool first_step, cudaStream_t stream) {
     if (n <= 0) return;
-    const T keep = static_cast<T>(1.0 - static_cast<double>(dampening));
+    const T keep = T(1) - dampening;
     detail::sgd_step_kernel<<<detail::grid_for(n), detail::block_size, 0, stream>>>(
         n, p, grad, momentum_buf, lr, momentum, keep, weight_decay, weight_decay != T(0), momentum != T(0), nesterov,
         first_step);
 }
 
-/// Computes, in double as optim::Adam does, step_size = lr / bc1, sqrt(bc2), 1 - beta1, 1 - beta2 and the
-/// AdamW shrink 1 - lr wd, then runs the CPU loop's arrangement
-/// p -= step_size * (m / (sqrt(v) / sqrt(bc2) + eps)) (the header's formula, rearranged as PyTorch does).
+/// Computes once, in T, as backend::Ops<Cpu>::adam_step does: step_size = lr / bc1, sqrt(bc2), 1 - beta1,
+/// 1 - beta2 and the AdamW shrink 1 - lr wd; then runs the CPU loop's arrangement
+/// p -= step_size * (m / (sqrt(v) / sqrt(bc2) + eps)) (kernels.cuh's formula, rearranged as PyTorch does).
 template <class T>
 void adam_step(int64_t n, T* p, const T* grad, T* m, T* v, T* vmax, T lr, T beta1, T beta2, T eps, T weight_decay,
                bool decoupled, bool amsgrad, T bc1, T bc2, cudaStream_t stream) {
     if (n <= 0) return;
-    const double lr_d = static_cast<double>(lr), wd_d = static_cast<double>(weight_decay);
-    const T step_size = static_cast<T>(lr_d / static_cast<double>(bc1));
-    const T bc2_sqrt = static_cast<T>(std::sqrt(static_cast<double>(bc2)));
-    const T w1 = static_cast<T>(1.0 - static_cast<double>(beta1));
-    const T w2 = static_cast<T>(1.0 - static_cast<double>(beta2));
-    const T shrink = static_cast<T>(1.0 - lr_d * wd_d);
+    const T w1 = T(1) - beta1, w2 = T(1) - beta2, shrink = T(1) - lr * weight_decay;
     const bool l2 = !decoupled && weight_decay != T(0);
+    const T step_size = lr / bc1, bc2_sqrt = std::sqrt(bc2);
     detail::adam_step_kernel<<<detail::grid_for(n), detail::block_size, 0, stream>>>(
         n, p, grad, m, v, vmax, beta2, w1, w2, eps, weight_decay, shrink, step_size, bc2_sqrt, l2, decoupled, amsgrad);
 }
