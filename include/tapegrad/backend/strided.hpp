@@ -5,6 +5,7 @@
 /// dimension. Plain data and no Eigen, so CUDA kernels can take it by value.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 namespace tapegrad::backend {

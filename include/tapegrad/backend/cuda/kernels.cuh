@@ -115,8 +115,9 @@ void sgd_step(int64_t n, T* p, const T* grad, T* momentum_buf, T lr, T momentum,
               bool nesterov, bool first_step, cudaStream_t stream);
 /// torch.optim.Adam / AdamW's update, in one pass, with bias corrections bc1 = 1 - beta1^t and
 /// bc2 = 1 - beta2^t computed by the caller: weight decay is L2 (g += wd p) unless `decoupled` (p *= 1 -
-/// lr wd); m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2; with amsgrad vmax = max(vmax, v)
-/// is used in place of v; p -= lr * (m / bc1) / (sqrt(v / bc2) + eps).
+/// lr wd first); m = lerp(m, g, 1 - beta1) (torch.lerp's form); v = beta2 v + (1 - beta2) g^2; with
+/// amsgrad vmax = max(vmax, v) (NaN propagates) is used in place of v; p -= (lr / bc1) * m / (sqrt(v) /
+/// sqrt(bc2) + eps), PyTorch's arrangement, as Ops<Cpu>::adam_step.
 template <class T>
 void adam_step(int64_t n, T* p, const T* grad, T* m, T* v, T* vmax, T lr, T beta1, T beta2, T eps, T weight_decay,
                bool decoupled, bool amsgrad, T bc1, T bc2, cudaStream_t stream);
