@@ -132,10 +132,13 @@ int main(int argc, char** argv) {
     app.add_option("--data", cfg.data, "Folder with the four MNIST IDX files (default: tapegrad's cache)");
     CLI11_PARSE(app, argc, argv);
 
-    if (!tg::cuda::available()) {
-        std::fprintf(stderr,
-                     "workloads_cuda: no usable CUDA GPU (cudaGetDeviceCount found none or failed): this benchmark "
-                     "needs an NVIDIA GPU and its driver\n");
+    try {
+        if (!tg::cuda::available()) {
+            (void)tg::cuda::stream();  // throws DeviceError with CUDA's reason
+            throw tg::DeviceError("CUDA: no usable GPU");
+        }
+    } catch (const tg::Error& e) {
+        std::fprintf(stderr, "workloads_cuda: this benchmark needs an NVIDIA GPU: %s\n", e.what());
         return 2;
     }
     try {
