@@ -18,7 +18,8 @@ recipe of PyTorch's CUDA graphs documentation: static input and target tensors, 
 side stream, one graph holding forward, loss, backward and optimizer.step(), then per batch two copies
 into the static tensors and a replay. The warm-up steps train the network, so the parameters are put back
 and the momentum buffers zeroed after the capture: the timed epoch starts from the initial weights, as in
-eager mode. Capture is not timed. The clock stops after torch.cuda.synchronize(). TF32 is off.
+eager mode. Capture is not timed. torch.optim.SGD needs no capturable=True (it keeps no step count on the
+host; that flag belongs to Adam-like optimizers), and its foreach update is captured as it is. The clock stops after torch.cuda.synchronize(). TF32 is off.
 
 Output, one line per repetition after one warm-up (bench/workloads_common.hpp's format):
     pytorch-eager WORKLOAD 1 rep=R epoch_s=... samples_per_s=... test_acc=...
