@@ -59,6 +59,7 @@ for pkg in doctest CLI11 nlohmann_json; do
   cp -r "$src" "$deps"/share/cmake/"$pkg"
 done
 # Debian's doctestTargets.cmake hard-codes its prefix; make it relative like the others.
+# shellcheck disable=SC2016  # the ${...} is CMake's, written literally
 sed -i 's|^set(_IMPORT_PREFIX "/usr")$|get_filename_component(_IMPORT_PREFIX "${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)|' \
   "$deps"/share/cmake/doctest/doctestTargets.cmake
 if grep -rn '"/usr' "$deps"/share/cmake; then
