@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --cmake-args) cmake_args="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --table-only) build=0 run=0; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
