@@ -9,7 +9,9 @@
 //
 //   OMP_NUM_THREADS=1 build/bench/bench_train_step --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
-// items_per_second counts examples; bytes_per_second the parameters read and written by the SGD step.
+// items_per_second counts examples; bytes_per_second the parameters read and written by the SGD step;
+// FLOP/s the matrix products' 2 flops per multiply-add: forward, the weight gradients and the input
+// gradients of every layer but the first (the data needs none).
 
 #include <tapegrad/tapegrad.hpp>
 
@@ -37,16 +39,19 @@ struct MlpSpec {
 const MlpSpec mlp_s{{784, 128, 10}, 0.1f, 0.f, 64};
 const MlpSpec mlp_l{{784, 512, 256, 10}, 0.05f, 0.9f, 128};
 
-int64_t parameter_count(const std::vector<int64_t>& sizes) {
-    int64_t n = 0;
-    for (size_t l = 0; l + 1 < sizes.size(); ++l) n += sizes[l + 1] * (sizes[l] + 1);
-    return n;
-}
-
-void set_counters(benchmark::State& state, int64_t batch, int64_t params) {
+/// Items, bytes and FLOP/s of a step of the dense network with layer widths `sizes` on `batch` examples.
+void set_counters(benchmark::State& state, int64_t batch, const std::vector<int64_t>& sizes) {
+    int64_t params = 0, weights = 0;
+    for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+        params += sizes[l + 1] * (sizes[l] + 1);
+        weights += sizes[l + 1] * sizes[l];
+    }
+    const int64_t first = sizes[0] * sizes[1];
     const auto iters = static_cast<int64_t>(state.iterations());
     state.SetItemsProcessed(iters * batch);
     state.SetBytesProcessed(iters * 2 * params * static_cast<int64_t>(sizeof(float)));
+    const double flops = 2.0 * static_cast<double>(batch * (2 * weights + weights - first));
+    state.counters["FLOP/s"] = benchmark::Counter(flops * static_cast<double>(iters), benchmark::Counter::kIsRate);
 }
 
 std::vector<int64_t> labels_for(int64_t rows) {
@@ -71,7 +76,7 @@ void BM_tapegrad_step_xor(benchmark::State& state) {
         opt.step();
         benchmark::DoNotOptimize(loss.data()[0]);
     }
-    set_counters(state, 4, parameter_count({2, 4, 1}));
+    set_counters(state, 4, {2, 4, 1});
 }
 BENCHMARK(BM_tapegrad_step_xor);
 
@@ -106,7 +111,7 @@ void BM_eigen_step_xor(benchmark::State& state) {
         benchmark::DoNotOptimize(loss);
         benchmark::ClobberMemory();
     }
-    set_counters(state, 4, parameter_count({2, 4, 1}));
+    set_counters(state, 4, {2, 4, 1});
 }
 BENCHMARK(BM_eigen_step_xor);
 
@@ -129,7 +134,7 @@ void BM_tapegrad_step_mlp(benchmark::State& state, const MlpSpec& spec) {
         opt.step();
         benchmark::DoNotOptimize(loss.data()[0]);
     }
-    set_counters(state, spec.batch, parameter_count(spec.sizes));
+    set_counters(state, spec.batch, spec.sizes);
 }
 BENCHMARK_CAPTURE(BM_tapegrad_step_mlp, mlp_s, mlp_s)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_tapegrad_step_mlp, mlp_l, mlp_l)->Unit(benchmark::kMicrosecond);
@@ -216,7 +221,7 @@ void BM_eigen_step_mlp(benchmark::State& state, const MlpSpec& spec) {
         benchmark::DoNotOptimize(net.logits().data());
         benchmark::ClobberMemory();
     }
-    set_counters(state, spec.batch, parameter_count(spec.sizes));
+    set_counters(state, spec.batch, spec.sizes);
 }
 BENCHMARK_CAPTURE(BM_eigen_step_mlp, mlp_s, mlp_s)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_eigen_step_mlp, mlp_l, mlp_l)->Unit(benchmark::kMicrosecond);
