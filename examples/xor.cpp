@@ -18,13 +18,13 @@
 // where two rows sit at p = 0.5 (loss ln(2)/2 = 0.347): unlike the perceptron's problems, a network's
 // loss surface is not convex, and where gradient descent ends depends on where it starts.
 
+#include "common/flags.hpp"
+
 #include <tapegrad/nn/activation.hpp>
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/loss.hpp>
-#include <tapegrad/optim/optim.hpp>
-#include <tapegrad/tapegrad.hpp>
-
-#include <CLI/CLI.hpp>
+#include <tapegrad/nn/module.hpp>
+#include <tapegrad/optim/sgd.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -37,17 +37,12 @@ int main(int argc, char** argv) {
     double lr = 0.5;
     double momentum = 0.0;
     uint64_t seed = 1;
-    CLI::App app{"Train a 2-4-1 network on XOR with backpropagation"};
-    app.add_option("--epochs", epochs, "Gradient steps (each one sees all four rows)")
-        ->check(CLI::Range(1, 10000000))
-        ->capture_default_str();
-    app.add_option("--lr", lr, "Learning rate of SGD")->check(CLI::Range(1e-6, 100.0))->capture_default_str();
-    app.add_option("--momentum", momentum, "SGD momentum (0: plain gradient descent)")
-        ->check(CLI::Range(0.0, 0.999))
-        ->capture_default_str();
-    app.add_option("--seed", seed, "Seed of the initial weights")->capture_default_str();
-    app.failure_message(CLI::FailureMessage::help);  // a bad flag prints the usage
-    CLI11_PARSE(app, argc, argv);
+    examples::Flags flags("Train a 2-4-1 network on XOR with backpropagation");
+    flags.add("--epochs", epochs, "Gradient steps (each one sees all four rows)", 1, 10000000);
+    flags.add("--lr", lr, "Learning rate of SGD", 1e-6, 100.0);
+    flags.add("--momentum", momentum, "SGD momentum (0: plain gradient descent)", 0.0, 0.999);
+    flags.add("--seed", seed, "Seed of the initial weights", uint64_t{0}, UINT64_MAX);
+    if (const int rc = flags.parse(argc, argv); rc >= 0) return rc;
 
     try {
         const auto start = std::chrono::steady_clock::now();
