@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
     workloads::add_flags(app, cfg);
     CLI11_PARSE(app, argc, argv);
     try {
-        Eigen::setNbThreads(cfg.threads);
+        workloads::set_threads(cfg.threads);
         run(cfg);
         return 0;
     } catch (const tg::Error& e) {

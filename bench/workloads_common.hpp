@@ -18,6 +18,11 @@
 #include <tapegrad/data/mnist.hpp>
 
 #include <CLI/CLI.hpp>
+#include <Eigen/Core>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 #include <chrono>
 #include <cmath>
@@ -205,6 +210,15 @@ void repeat(const char* framework, const Config& cfg, F&& rep) {
 inline void print_unavailable(const char* framework, const Config& cfg, const char* why) {
     std::printf("%s %s %d unavailable\n", framework, cfg.workload.c_str(), cfg.threads);
     std::fprintf(stderr, "%s: %s: %s\n", framework, cfg.workload.c_str(), why);
+}
+
+/// `n` threads for matrix products in Eigen and, when tapegrad routes products to OpenBLAS (TAPEGRAD_BLAS),
+/// in OpenBLAS's OpenMP pool, which ignores Eigen::setNbThreads.
+inline void set_threads(int n) {
+    Eigen::setNbThreads(n);
+#if defined(_OPENMP)
+    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+#endif
 }
 
 }  // namespace workloads

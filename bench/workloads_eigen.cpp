@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
     workloads::add_flags(app, cfg);
     CLI11_PARSE(app, argc, argv);
     try {
-        Eigen::setNbThreads(cfg.threads);
+        workloads::set_threads(cfg.threads);
         if (cfg.workload != "mlp_s" && cfg.workload != "mlp_l") {
             workloads::print_unavailable("eigen", cfg, "only mlp_s and mlp_l are written by hand");
             return 0;

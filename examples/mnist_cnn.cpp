@@ -16,6 +16,7 @@
 // backward, step.
 
 #include "common/mnist_training.hpp"
+#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -106,7 +107,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        Eigen::setNbThreads(cfg.threads);  // 0 restores Eigen's default
+        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         // Images stay 2-D for the convolutions: [N, 1, 28, 28].

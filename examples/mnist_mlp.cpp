@@ -10,6 +10,7 @@
 // cross-entropy. Each step is the lecture's loop: zero_grad, forward, loss, backward, step.
 
 #include "common/mnist_training.hpp"
+#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -155,7 +156,7 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        Eigen::setNbThreads(cfg.threads);  // 0 restores Eigen's default (all cores)
+        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         const auto mnist = tg::data::load_mnist<float>(dir);
