@@ -23,4 +23,10 @@ concept Device = requires {
     { D::name } -> std::convertible_to<const char*>;
 };
 
+namespace detail {
+/// For static_asserts that fire only when two different devices meet (ops on mixed operands).
+template <class DA, class DB>
+inline constexpr bool same_device = std::same_as<DA, DB>;
+}  // namespace detail
+
 }  // namespace tapegrad

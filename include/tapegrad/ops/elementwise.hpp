@@ -9,6 +9,8 @@
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/shape.hpp>
 
+#include <concepts>
+
 namespace tapegrad {
 
 namespace detail {
@@ -95,6 +97,28 @@ template <Scalar T, Device D>
 Tensor<T, D> operator*(const Tensor<T, D>& a, const Tensor<T, D>& b) { return mul(a, b); }
 template <Scalar T, Device D>
 Tensor<T, D> operator/(const Tensor<T, D>& a, const Tensor<T, D>& b) { return div(a, b); }
+
+// Operands on two devices: a compile-time error that says so. The compiler's note on the instantiation
+// names both devices (DA and DB); there is no implicit copy between devices.
+#define TAPEGRAD_MIXED_DEVICE_OP(op)                                                                       \
+    template <Scalar T, Device DA, Device DB>                                                              \
+        requires(!std::same_as<DA, DB>)                                                                    \
+    Tensor<T, DA> op(const Tensor<T, DA>&, const Tensor<T, DB>&) {                                         \
+        static_assert(detail::same_device<DA, DB>,                                                         \
+                      "tapegrad: the two operands live on different devices (DA and DB in the note above); " \
+                      "copy one to the other's device with to<Device>(x) first");                          \
+        return {};                                                                                         \
+    }
+TAPEGRAD_MIXED_DEVICE_OP(operator+)
+TAPEGRAD_MIXED_DEVICE_OP(operator-)
+TAPEGRAD_MIXED_DEVICE_OP(operator*)
+TAPEGRAD_MIXED_DEVICE_OP(operator/)
+TAPEGRAD_MIXED_DEVICE_OP(add)
+TAPEGRAD_MIXED_DEVICE_OP(sub)
+TAPEGRAD_MIXED_DEVICE_OP(mul)
+TAPEGRAD_MIXED_DEVICE_OP(div)
+TAPEGRAD_MIXED_DEVICE_OP(maximum)
+#undef TAPEGRAD_MIXED_DEVICE_OP
 
 // Scalars are promoted to rank-0 constant tensors, which broadcast against anything.
 template <Scalar T, Device D>

@@ -13,6 +13,15 @@ namespace tapegrad {
 ///  - a: [B, M, K], b: [B, K, N] -> [B, M, N]  (one product per batch entry)
 ///  - a: [B, M, K], b: [K, N]    -> [B, M, N]  (b shared by every batch entry)
 /// Backward: dA = dY * B^T, dB = A^T * dY (summed over the batch where b is shared).
+/// matmul of operands on two devices: a compile-time error naming both (DA and DB in the compiler's note).
+template <Scalar T, Device DA, Device DB>
+    requires(!std::same_as<DA, DB>)
+Tensor<T, DA> matmul(const Tensor<T, DA>&, const Tensor<T, DB>&) {
+    static_assert(detail::same_device<DA, DB>, "tapegrad: matmul's operands live on different devices (DA and DB in "
+                                               "the note above); copy one with to<Device>(x) first");
+    return {};
+}
+
 template <Scalar T, Device D>
 Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
     using Bk = backend::Ops<D>;
