@@ -13,6 +13,8 @@
 // FLOP/s the matrix products' 2 flops per multiply-add: forward, the weight gradients and the input
 // gradients of every layer but the first (the data needs none).
 
+#include "eigen_mlp.hpp"
+
 #include <tapegrad/tapegrad.hpp>
 
 #include <Eigen/Core>
@@ -27,8 +29,8 @@ namespace {
 
 namespace nn = tapegrad::nn;
 using tapegrad::TensorF;
-using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using RowVec = Eigen::Matrix<float, 1, Eigen::Dynamic>;
+using eigen_floor::Mat;
+using eigen_floor::RowVec;
 
 struct MlpSpec {
     std::vector<int64_t> sizes;  ///< layer widths, input first
@@ -139,85 +141,27 @@ void BM_tapegrad_step_mlp(benchmark::State& state, const MlpSpec& spec) {
 BENCHMARK_CAPTURE(BM_tapegrad_step_mlp, mlp_s, mlp_s)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_tapegrad_step_mlp, mlp_l, mlp_l)->Unit(benchmark::kMicrosecond);
 
-/// The hand-written dense network of bench/workloads_eigen.cpp: z_l = a_{l-1} W_l^T + b_l, ReLU between
-/// layers; g_L = (softmax(z_L) - onehot) / B, dW_l = g_l^T a_{l-1}, db_l = column sums of g_l,
-/// g_{l-1} = (g_l W_l) * [a_{l-1} > 0]; SGD with momentum v = mu v + g (v = g on the first step).
-class EigenMlp {
-public:
-    explicit EigenMlp(const std::vector<int64_t>& sizes) : acts_(sizes.size()), grads_(2) {
-        for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-            const float bound = 1.f / std::sqrt(static_cast<float>(sizes[l]));
-            Layer d;
-            d.w = Mat::Random(sizes[l + 1], sizes[l]) * bound;
-            d.b = RowVec::Random(sizes[l + 1]) * bound;
-            layers_.push_back(std::move(d));
-        }
+/// The hand-written network of bench/eigen_mlp.hpp (the workloads' Eigen floor), initialised like
+/// nn::Linear: U(-1/sqrt(in), 1/sqrt(in)).
+eigen_floor::Mlp make_eigen_mlp(const std::vector<int64_t>& sizes) {
+    eigen_floor::Mlp net(sizes);
+    for (size_t l = 0; l < net.num_layers(); ++l) {
+        const float bound = 1.f / std::sqrt(static_cast<float>(sizes[l]));
+        eigen_floor::Dense& d = net.layer(l);
+        d.w = Mat::Random(sizes[l + 1], sizes[l]) * bound;
+        d.b = RowVec::Random(sizes[l + 1]) * bound;
     }
-
-    void step(const Mat& x, std::span<const int64_t> labels, float lr, float mu) {
-        const size_t L = layers_.size();
-        for (size_t l = 0; l < L; ++l) {
-            Mat& z = acts_[l + 1];
-            z.noalias() = (l == 0 ? x : acts_[l]) * layers_[l].w.transpose();
-            z.rowwise() += layers_[l].b;
-            if (l + 1 < L) z = z.cwiseMax(0.f);
-        }
-        const auto B = static_cast<Eigen::Index>(labels.size());
-        Mat& g = grads_[0];
-        g = acts_[L];
-        for (Eigen::Index r = 0; r < B; ++r) {
-            auto row = g.row(r);
-            row = (row.array() - row.maxCoeff()).exp();
-            row /= row.sum();
-            row(static_cast<Eigen::Index>(labels[static_cast<size_t>(r)])) -= 1.f;
-        }
-        g /= static_cast<float>(B);
-        for (size_t l = L; l-- > 0;) {
-            Layer& d = layers_[l];
-            Mat& gl = grads_[(L - 1 - l) % 2];
-            d.dw.noalias() = gl.transpose() * (l == 0 ? x : acts_[l]);
-            d.db = gl.colwise().sum();
-            if (l == 0) break;
-            Mat& prev = grads_[(L - l) % 2];
-            prev.noalias() = gl * d.w;
-            prev = (acts_[l].array() > 0.f).select(prev, 0.f);
-        }
-        for (Layer& d : layers_) {
-            if (mu == 0.f) {
-                d.w -= lr * d.dw;
-                d.b -= lr * d.db;
-                continue;
-            }
-            if (d.vw.size() == 0) {
-                d.vw = d.dw;
-                d.vb = d.db;
-            } else {
-                d.vw = mu * d.vw + d.dw;
-                d.vb = mu * d.vb + d.db;
-            }
-            d.w -= lr * d.vw;
-            d.b -= lr * d.vb;
-        }
-    }
-
-    [[nodiscard]] const Mat& logits() const { return acts_.back(); }
-
-private:
-    struct Layer {
-        Mat w, dw, vw;  // [out, in]: value, gradient, momentum buffer
-        RowVec b, db, vb;
-    };
-    std::vector<Layer> layers_;
-    std::vector<Mat> acts_;   // acts_[l]: a_l (the last: the logits); acts_[0] unused, the input is x
-    std::vector<Mat> grads_;  // two buffers taking turns as g_l and g_{l-1}
-};
+    return net;
+}
 
 void BM_eigen_step_mlp(benchmark::State& state, const MlpSpec& spec) {
-    EigenMlp net(spec.sizes);
+    eigen_floor::Mlp net = make_eigen_mlp(spec.sizes);
     const Mat x = (Mat::Random(spec.batch, spec.sizes.front()).array() + 1.f).matrix() / 2.f;
     const std::vector<int64_t> labels = labels_for(spec.batch);
     for (auto _ : state) {
-        net.step(x, labels, spec.lr, spec.momentum);
+        net.forward(x);
+        net.backward(x, labels);
+        net.step(spec.lr, spec.momentum);
         benchmark::DoNotOptimize(net.logits().data());
         benchmark::ClobberMemory();
     }
