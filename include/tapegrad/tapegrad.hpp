@@ -11,6 +11,7 @@
 #include <tapegrad/core/shape.hpp>
 #include <tapegrad/core/random.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/core/labels.hpp>
 
 // autograd: the tape, how ops record, gradcheck
 #include <tapegrad/autograd/tape.hpp>
@@ -44,3 +45,4 @@
 
 // data: in-memory datasets and the loader
 #include <tapegrad/data/dataset.hpp>
+#include <tapegrad/data/device_loader.hpp>

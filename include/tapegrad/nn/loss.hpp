@@ -19,9 +19,14 @@
 ///     nn::CrossEntropyLoss criterion;
 ///     auto loss = criterion(model.forward(x), labels);
 ///     loss.backward();
+///
+/// The class losses take labels as a host span (`std::vector<int64_t>`) or as `Labels<D>` (core/labels.hpp),
+/// class indices already on the logits' device: on a GPU that saves the copy at every step, and it is the
+/// form a step captured into a CUDA graph needs.
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/backend/loss_functors.hpp>
+#include <tapegrad/core/labels.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/elementwise.hpp>
 #include <tapegrad/ops/reduce.hpp>
@@ -77,6 +82,26 @@ ClassRows check_class_rows(const char* op, const Tensor<T, D>& scores, std::span
         const int64_t label = labels[static_cast<size_t>(row)];
         TAPEGRAD_CHECK(label >= 0 && label < C, IndexError, op, ": label ", label, " out of range [0, ", C,
                        ") at row ", row);
+    }
+    TAPEGRAD_CHECK(N > 0 || r != nn::Reduction::mean, ValueError, op, ": mean over an empty batch (input of shape ",
+                   s, ")");
+    return {N, C};
+}
+
+/// Checks a class loss's arguments against device labels: scores [N, C], N labels, none above C - 1 (by the
+/// bound the labels carry: see core/labels.hpp); a mean needs N > 0.
+template <Scalar T, Device D>
+ClassRows check_class_rows(const char* op, const Tensor<T, D>& scores, const Labels<D>& labels, nn::Reduction r) {
+    const Shape& s = scores.shape();
+    TAPEGRAD_CHECK(s.rank() == 2, ShapeError, op, ": input must be 2-D [N, C], got shape ", s);
+    const int64_t N = s[0], C = s[1];
+    TAPEGRAD_CHECK(labels.size() == N, ShapeError, op, ": batch sizes differ: input of shape ", s, " has ", N,
+                   " rows but ", labels.size(), " labels were given");
+    if (labels.max_label() >= C) {
+        TAPEGRAD_CHECK(labels.max_row() < 0, IndexError, op, ": label ", labels.max_label(), " out of range [0, ", C,
+                       ") at row ", labels.max_row());
+        TAPEGRAD_CHECK(false, IndexError, op, ": labels may reach ", labels.max_label(),
+                       " (the largest label of the data they were gathered from), out of range [0, ", C, ")");
     }
     TAPEGRAD_CHECK(N > 0 || r != nn::Reduction::mean, ValueError, op, ": mean over an empty batch (input of shape ",
                    s, ")");
@@ -142,12 +167,12 @@ Tensor<T, D> binary_cross_entropy_with_logits(const Tensor<T, D>& logits, const 
 /// Cross-entropy of logits [N, C] against class indices (N labels in [0, C)), as ONE op: log-softmax and
 /// the negative log-likelihood fused. Row r's loss is logsumexp(x_r) - x_r[label_r], max-shifted, so it
 /// is finite whenever the logits' differences are: equal logits give log C at any magnitude, a margin of
-/// 1e4 gives ~0 (right) or ~1e4 (wrong). -> scalar, or [N] for Reduction::none.
+/// 1e4 gives ~0 (right) or ~1e4 (wrong). -> scalar, or [N] for Reduction::none. `labels` are on the
+/// logits' device (core/labels.hpp); the overload below takes host labels.
 /// Backward: dx_r = (softmax(x_r) - onehot(label_r)) * dy_r (dy / N for mean).
 /// Throws ShapeError for non-2-D logits or a label count other than N, IndexError for a label out of range.
 template <Scalar T, Device D>
-Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, std::span<const int64_t> labels,
-                           Reduction reduction = Reduction::mean) {
+Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const Labels<D>& labels, Reduction reduction = Reduction::mean) {
     using B = backend::Ops<D>;
     const auto nc = tapegrad::detail::check_class_rows("cross_entropy", logits, labels, reduction);
     const int64_t N = nc.rows, C = nc.classes;
@@ -158,15 +183,22 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, std::span<const int64_t> 
     T scale = T(1);
     Tensor<T, D> y = tapegrad::detail::reduce_rows(rows, reduction, stride, scale);
     if (tapegrad::detail::needs_grad(logits)) {
-        tapegrad::detail::record(
-            y, "cross_entropy", {&logits},
-            [logits, probs, labels = backend::HostVector<int64_t>(labels.begin(), labels.end()), N, C, stride,
-             scale](const Tensor<T, D>& dy) {
-                B::softmax_xent_rows_backward(N, C, probs.data_ptr(), labels.data(), dy.data_ptr(), stride, scale,
-                                              tapegrad::detail::grad_buffer(logits));
-            });
+        tapegrad::detail::record(y, "cross_entropy", {&logits},
+                                 [logits, probs, labels, N, C, stride, scale](const Tensor<T, D>& dy) {
+                                     B::softmax_xent_rows_backward(N, C, probs.data_ptr(), labels.data(), dy.data_ptr(),
+                                                                   stride, scale,
+                                                                   tapegrad::detail::grad_buffer(logits));
+                                 });
     }
     return y;
+}
+
+/// Cross-entropy against host labels (copied to the logits' device once, shared by forward and backward).
+template <Scalar T, Device D>
+Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, std::span<const int64_t> labels,
+                           Reduction reduction = Reduction::mean) {
+    (void)tapegrad::detail::check_class_rows("cross_entropy", logits, labels, reduction);
+    return cross_entropy(logits, Labels<D>::from(labels), reduction);
 }
 
 /// Cross-entropy of logits [N, C] against probability targets [N, C] (soft labels, label smoothing):
@@ -183,14 +215,13 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<T, D>& targe
     return tapegrad::detail::reduce_loss(rows, reduction);
 }
 
-/// Negative log-likelihood of log-probabilities [N, C] (e.g. log_softmax output) against class indices:
-/// row r's loss is -log_probs[r, label_r]. -> scalar, or [N] for Reduction::none.
+/// Negative log-likelihood of log-probabilities [N, C] (e.g. log_softmax output) against class indices on
+/// the same device: row r's loss is -log_probs[r, label_r]. -> scalar, or [N] for Reduction::none.
 /// cross_entropy(x, labels) == nll_loss(log_softmax(x, 1), labels).
 /// Backward: d/dlog_probs[r, label_r] = -dy_r (dy / N for mean), 0 elsewhere.
 /// Throws ShapeError for non-2-D input or a label count other than N, IndexError for a label out of range.
 template <Scalar T, Device D>
-Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, std::span<const int64_t> labels,
-                      Reduction reduction = Reduction::mean) {
+Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, const Labels<D>& labels, Reduction reduction = Reduction::mean) {
     using B = backend::Ops<D>;
     const auto nc = tapegrad::detail::check_class_rows("nll_loss", log_probs, labels, reduction);
     const int64_t N = nc.rows, C = nc.classes;
@@ -200,15 +231,21 @@ Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, std::span<const int64_t> la
     T scale = T(1);
     Tensor<T, D> y = tapegrad::detail::reduce_rows(rows, reduction, stride, scale);
     if (tapegrad::detail::needs_grad(log_probs)) {
-        tapegrad::detail::record(
-            y, "nll_loss", {&log_probs},
-            [log_probs, labels = backend::HostVector<int64_t>(labels.begin(), labels.end()), N, C, stride,
-             scale](const Tensor<T, D>& dy) {
-                B::nll_rows_backward(N, C, labels.data(), dy.data_ptr(), stride, scale,
-                                     tapegrad::detail::grad_buffer(log_probs));
-            });
+        tapegrad::detail::record(y, "nll_loss", {&log_probs},
+                                 [log_probs, labels, N, C, stride, scale](const Tensor<T, D>& dy) {
+                                     B::nll_rows_backward(N, C, labels.data(), dy.data_ptr(), stride, scale,
+                                                          tapegrad::detail::grad_buffer(log_probs));
+                                 });
     }
     return y;
+}
+
+/// nll_loss against host labels (copied to the input's device once).
+template <Scalar T, Device D>
+Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, std::span<const int64_t> labels,
+                      Reduction reduction = Reduction::mean) {
+    (void)tapegrad::detail::check_class_rows("nll_loss", log_probs, labels, reduction);
+    return nll_loss(log_probs, Labels<D>::from(labels), reduction);
 }
 
 // ---- modules: the same losses as function objects, with PyTorch's names ---------------------------------
@@ -248,6 +285,10 @@ struct CrossEntropyLoss {
         return cross_entropy(logits, labels, reduction);
     }
     template <Scalar T, Device D>
+    Tensor<T, D> operator()(const Tensor<T, D>& logits, const Labels<D>& labels) const {
+        return cross_entropy(logits, labels, reduction);
+    }
+    template <Scalar T, Device D>
     Tensor<T, D> operator()(const Tensor<T, D>& logits, const Tensor<T, D>& target) const {
         return cross_entropy(logits, target, reduction);
     }
@@ -258,6 +299,10 @@ struct NLLLoss {
     Reduction reduction = Reduction::mean;
     template <Scalar T, Device D>
     Tensor<T, D> operator()(const Tensor<T, D>& log_probs, std::span<const int64_t> labels) const {
+        return nll_loss(log_probs, labels, reduction);
+    }
+    template <Scalar T, Device D>
+    Tensor<T, D> operator()(const Tensor<T, D>& log_probs, const Labels<D>& labels) const {
         return nll_loss(log_probs, labels, reduction);
     }
 };

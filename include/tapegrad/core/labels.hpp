@@ -1,0 +1,90 @@
+#pragma once
+/// \file
+/// `Labels<Device>`: class indices (int64) that live on a device, for cross_entropy and nll_loss.
+///
+/// The class losses also take labels as a host `std::span<const int64_t>`; on the CPU that is all anyone
+/// needs. On a GPU a host span must be copied to the device at every step, and a step captured into a CUDA
+/// graph (cuda::Graph) cannot copy from the host at all. `Labels<Cuda>` keeps the labels on the device, so a
+/// step reads them where they are, and a device-resident loader (data::DeviceLoader) gathers them there.
+///
+/// Range checks without reading the device back: the labels are validated on the host when they are made
+/// (`from`), and a Labels value remembers the largest label it may hold (`max_label()`, with the row where
+/// it occurs when that is known). A loss checks that bound against the number of classes, so a bad label is
+/// still reported as `cross_entropy: label 11 out of range [0, 10) at row 7`, and a captured step never has
+/// to synchronise to check it.
+///
+/// Like Tensor, Labels is a handle: copies share the data.
+
+#include <tapegrad/backend/cpu.hpp>
+#include <tapegrad/core/device.hpp>
+#include <tapegrad/core/error.hpp>
+#include <tapegrad/core/tensor.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace tapegrad {
+
+/// N class indices on device D, each >= 0, with a known upper bound (see the file comment).
+template <Device D = Cpu>
+class Labels {
+public:
+    using B = backend::Ops<D>;
+
+    /// No labels (size 0).
+    Labels() = default;
+
+    /// Copies host labels to device D. Throws IndexError naming the row of a negative label.
+    static Labels from(std::span<const int64_t> host) {
+        const int64_t n = static_cast<int64_t>(host.size());
+        int64_t max = -1, max_row = -1;
+        for (int64_t r = 0; r < n; ++r) {
+            const int64_t v = host[static_cast<size_t>(r)];
+            TAPEGRAD_CHECK(v >= 0, IndexError, "Labels::from: label ", v, " at row ", r, " is negative");
+            if (v > max) {
+                max = v;
+                max_row = r;
+            }
+        }
+        Labels l = uninitialized(n, max);
+        l.max_row_ = max_row;
+        B::upload(n, host.data(), l.data());
+        return l;
+    }
+    static Labels from(const std::vector<int64_t>& host) { return from(std::span<const int64_t>(host)); }
+
+    /// Storage for `n` labels whose values the caller will write on the device (a gather), none of them
+    /// larger than `max_label` (the caller's promise; losses check it against the class count).
+    static Labels uninitialized(int64_t n, int64_t max_label) {
+        TAPEGRAD_CHECK(n >= 0, ValueError, "Labels: count must be >= 0, got ", n);
+        Labels l;
+        l.buf_ = detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(n), n, true);
+        l.n_ = n;
+        l.max_ = max_label;
+        return l;
+    }
+
+    [[nodiscard]] int64_t size() const noexcept { return n_; }
+    /// The largest label these may hold (-1 when empty).
+    [[nodiscard]] int64_t max_label() const noexcept { return max_; }
+    /// The row holding max_label(), or -1 when unknown (labels gathered on the device).
+    [[nodiscard]] int64_t max_row() const noexcept { return max_row_; }
+    /// Device pointer to the labels (null when empty).
+    [[nodiscard]] int64_t* data() const noexcept { return buf_ ? buf_->data : nullptr; }
+    /// A host copy (downloads, which waits for the device).
+    [[nodiscard]] std::vector<int64_t> to_vector() const {
+        std::vector<int64_t> v(static_cast<size_t>(n_));
+        B::download(n_, data(), v.data());
+        return v;
+    }
+
+private:
+    std::shared_ptr<detail::Buffer<int64_t, D>> buf_;
+    int64_t n_ = 0;
+    int64_t max_ = -1;
+    int64_t max_row_ = -1;
+};
+
+}  // namespace tapegrad
