@@ -65,6 +65,9 @@ struct Ops<Cpu> {
         HostPool::deallocate(p, bytes);
     }
 
+    /// Whether work is being recorded into a device graph instead of run (never on the CPU; see cuda::Graph).
+    static constexpr bool capturing() noexcept { return false; }
+
     // ---- host transfers (the same memory here; a copy to and from the device elsewhere) ------------------
     /// dst = host values.
     template <class T>
@@ -72,6 +75,22 @@ struct Ops<Cpu> {
     /// host = src.
     template <class T>
     static void download(int64_t n, const T* src, T* host) { copy(n, src, host); }
+
+    // ---- data: a device-resident loader's batch gather (data::DeviceLoader) -----------------------------
+    /// With start = *cursor: out[i, :] = src[perm[start + i], :] and out_labels[i] = labels[perm[start + i]]
+    /// for i < rows (rows of `cols` elements); then *cursor = start + rows, or 0 when another batch would
+    /// pass `limit` (the permutation's length), so that the next gather stays within it.
+    template <class T>
+    static void gather_batch(int64_t rows, int64_t cols, const T* src, const int64_t* labels, const int64_t* perm,
+                             int64_t limit, int64_t* cursor, T* out, int64_t* out_labels) {
+        const int64_t start = *cursor;
+        for (int64_t i = 0; i < rows; ++i) {
+            const int64_t k = perm[start + i];
+            std::memcpy(out + i * cols, src + k * cols, static_cast<size_t>(cols) * sizeof(T));
+            out_labels[i] = labels[k];
+        }
+        *cursor = start + 2 * rows <= limit ? start + rows : 0;
+    }
 
     // ---- simple fills and copies ------------------------------------------------------------------------
     template <class T>
