@@ -9,15 +9,18 @@
 ///     using tapegrad::Cuda;
 ///     auto x = tapegrad::to<Cuda>(cpu_tensor);         // upload
 ///     nn::Linear<float, Cuda> fc(784, 10, gen);          // initialised on the host, then uploaded
-///     auto loss = nn::cross_entropy(fc(x), labels);     // labels stay a host std::vector
+///     auto loss = nn::cross_entropy(fc(x), labels);     // host labels are copied over; Labels<Cuda> stay
 ///     loss.backward();
 ///     float value = loss.item();                        // downloads (synchronises)
 ///
 /// `backend::Ops<Cuda>` implements the primitive list of `backend::Ops<Cpu>` (backend/cpu.hpp) by enqueuing
 /// the kernels of backend/cuda/*.cu on one stream per process (`cuda::stream()`), so every op runs in
-/// order without synchronising; only reading values back to the host waits. Matrix products go through
-/// cuBLAS with TF32 off unless `cuda::set_allow_tf32(true)`. Device memory comes from a caching allocator
-/// (`cuda::memory_stats()`): after a warm-up step, training calls neither cudaMalloc nor cudaFree.
+/// order without synchronising; only reading values back to the host waits. Copies from the host go
+/// through pinned staging buffers and do not wait either (`cuda::PinnedStaging`). Matrix products go
+/// through cuBLAS with TF32 off unless `cuda::set_allow_tf32(true)`. Device memory comes from a caching
+/// allocator (`cuda::memory_stats()`): after a warm-up step, training calls neither cudaMalloc nor cudaFree.
+/// A whole training step can be captured once and replayed as one CUDA graph (`cuda::Graph`, at the end of
+/// this file), with its batches gathered on the device by data::DeviceLoader.
 ///
 /// Errors: a failing CUDA or cuBLAS call throws `DeviceError` naming the call and the CUDA error string;
 /// using a CUDA tensor on a machine without a usable GPU throws `DeviceError` at first use, with the reason.
@@ -35,8 +38,14 @@
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace tapegrad {
@@ -93,6 +102,7 @@ struct Context {
     cudaStream_t stream = nullptr;
     cublasHandle_t blas = nullptr;
     bool allow_tf32 = false;
+    bool capturing = false;  ///< a cuda::Graph capture is in progress
 
     static Context& get() {
         static Context ctx = make();
@@ -131,13 +141,32 @@ inline void set_allow_tf32(bool on) {
 }
 
 /// Waits until every op enqueued so far has finished (and reports an error any of them raised).
-inline void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
+/// Throws DeviceError during a graph capture.
+inline void synchronize();
+
+/// Throws DeviceError when a CUDA graph is being captured: `what` (a host round trip, a synchronisation)
+/// cannot be recorded into a graph. See cuda::Graph.
+inline void check_not_capturing(const char* what) {
+    TAPEGRAD_CHECK(!Context::get().capturing, DeviceError, "cuda::Graph: ", what,
+                   " cannot be captured into a CUDA graph (a graph replays device work only; the host is not part of "
+                   "it). Move it out of the captured step, or keep the data on the device (e.g. Labels<Cuda> instead "
+                   "of host labels, data::DeviceLoader instead of a host loader)");
+}
+
+/// Whether a cuda::Graph capture is in progress (work enqueued now is recorded, not run).
+inline bool capturing() { return Context::get().capturing; }
+
+inline void synchronize() {
+    check_not_capturing("waiting for the GPU (cuda::synchronize)");
+    check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+}
 
 /// Counters of the caching device allocator.
 struct MemoryStats {
     int64_t device_mallocs = 0;  ///< cudaMalloc calls so far
     int64_t device_frees = 0;    ///< cudaFree calls so far
-    int64_t cached_bytes = 0;    ///< freed blocks held for reuse
+    int64_t cached_bytes = 0;    ///< freed blocks held for reuse by eager work
+    int64_t graph_bytes = 0;     ///< blocks reserved by captured graphs (free or in use)
 };
 
 /// A caching allocator for device memory. Blocks are rounded up to a power of two (at least 512 bytes) and
@@ -145,8 +174,23 @@ struct MemoryStats {
 /// every iteration stops calling cudaMalloc/cudaFree after its first iteration. Reuse is safe without
 /// events because all work runs in order on one stream: a kernel enqueued after a block is handed out
 /// again runs after every kernel that used it before. `release_cached()` returns the cache to the driver.
+///
+/// Graph pools. A captured graph replays kernels on the addresses they had at capture time, so every block
+/// the captured work touched must stay reserved for the graph as long as it exists, even after the
+/// tensor that held it is gone: otherwise eager work could be handed the block and a replay would
+/// overwrite it. While a capture runs, blocks handed out, and blocks freed, belong to the graph's Pool:
+/// reused within the capture (in stream order, which the replay keeps), never by eager work. When the
+/// graph is destroyed, its free blocks return to the eager cache, and its blocks still held by tensors
+/// return when those tensors die.
 class DeviceAllocator {
 public:
+    /// The blocks of one captured graph (see the class comment).
+    struct Pool {
+        std::vector<void*> free[64];
+        int64_t bytes = 0;  ///< bytes of all blocks this pool owns (free or in use)
+        bool open = true;   ///< false once its graph is gone: blocks then return to the eager cache
+    };
+
     static DeviceAllocator& get() {
         static DeviceAllocator* a = new DeviceAllocator;  // never destroyed: tensors may die after main
         return *a;
@@ -157,47 +201,77 @@ public:
     void* allocate(size_t bytes) {
         (void)Context::get();  // a clear error here when there is no GPU
         const size_t size = block_size(bytes);
-        const int c = std::countr_zero(size);
+        const auto c = static_cast<size_t>(std::countr_zero(size));
+        std::shared_ptr<Pool> pool;
         {
             const std::lock_guard<std::mutex> lock(mutex_);
-            auto& list = free_[static_cast<size_t>(c)];
+            pool = capture_pool_;
+            if (pool && !pool->free[c].empty()) {
+                void* p = pool->free[c].back();
+                pool->free[c].pop_back();
+                return p;
+            }
+            auto& list = free_[c];
             if (!list.empty()) {
                 void* p = list.back();
                 list.pop_back();
                 cached_ -= static_cast<int64_t>(size);
+                if (pool) adopt(p, size, pool);
                 return p;
             }
         }
-        void* p = nullptr;
-        cudaError_t s = cudaMalloc(&p, size);
-        if (s == cudaErrorMemoryAllocation) {  // give the cache back to the driver and try once more
-            (void)cudaGetLastError();
-            release_cached();
-            s = cudaMalloc(&p, size);
+        void* p = device_malloc(size, pool != nullptr);
+        if (pool) {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            try {
+                adopt(p, size, pool);
+            } catch (...) {
+                (void)cudaFree(p);
+                throw;
+            }
         }
-        check(s, "cudaMalloc");
-        mallocs_.fetch_add(1, std::memory_order_relaxed);
         return p;
     }
 
     void deallocate(void* p, size_t bytes) noexcept {
         if (!p) return;
         const size_t size = block_size(bytes);
-        const int c = std::countr_zero(size);
+        const auto c = static_cast<size_t>(std::countr_zero(size));
         try {
             const std::lock_guard<std::mutex> lock(mutex_);
-            free_[static_cast<size_t>(c)].push_back(p);
+            if (!owner_.empty()) {
+                const auto it = owner_.find(p);
+                if (it != owner_.end()) {
+                    Pool& pool = *it->second;
+                    if (pool.open) {
+                        pool.free[c].push_back(p);
+                        return;
+                    }
+                    pool.bytes -= static_cast<int64_t>(size);
+                    graph_bytes_ -= static_cast<int64_t>(size);
+                    owner_.erase(it);  // its graph is gone: back to the eager cache below
+                }
+            }
+            if (capture_pool_) {  // freed during a capture: the captured work may still use it on replay
+                adopt(p, size, capture_pool_);
+                capture_pool_->free[c].push_back(p);
+                return;
+            }
+            free_[c].push_back(p);
             cached_ += static_cast<int64_t>(size);
-        } catch (...) {  // no host memory for the free list: give the block back instead
-            (void)cudaFree(p);
-            frees_.fetch_add(1, std::memory_order_relaxed);
+        } catch (...) {  // no host memory for the lists: give the block back instead (never during a capture)
+            if (!capture_pool_) {
+                (void)cudaFree(p);
+                frees_.fetch_add(1, std::memory_order_relaxed);
+            }
         }
     }
 
-    /// Frees every cached block (waits for the stream first, so no kernel still uses one).
+    /// Frees every cached block (waits for the stream first, so no kernel still uses one). Does nothing
+    /// while a graph is being captured (it cannot synchronise then).
     void release_cached() noexcept {
         const std::lock_guard<std::mutex> lock(mutex_);
-        if (cached_ == 0) return;
+        if (cached_ == 0 || capture_pool_) return;
         (void)cudaStreamSynchronize(Context::get().stream);
         for (auto& list : free_) {
             for (void* p : list) {
@@ -209,16 +283,80 @@ public:
         cached_ = 0;
     }
 
+    /// From now on, blocks handed out or freed belong to `pool` (cuda::Graph::capture).
+    void begin_capture(std::shared_ptr<Pool> pool) {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        capture_pool_ = std::move(pool);
+    }
+    void end_capture() noexcept {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        capture_pool_.reset();
+    }
+    /// The pool's graph is gone: its free blocks return to the eager cache now, its blocks still in use
+    /// when their tensors die. The caller has made sure no replay is still running, or that everything
+    /// enqueued later runs after it (one stream).
+    void close_pool(Pool& pool) noexcept {
+        const std::lock_guard<std::mutex> lock(mutex_);
+        pool.open = false;
+        for (size_t c = 0; c < 64; ++c) {
+            for (void* p : pool.free[c]) {
+                const auto size = int64_t{1} << c;
+                owner_.erase(p);
+                pool.bytes -= size;
+                graph_bytes_ -= size;
+                try {
+                    free_[c].push_back(p);
+                    cached_ += size;
+                } catch (...) {
+                    (void)cudaFree(p);
+                    frees_.fetch_add(1, std::memory_order_relaxed);
+                }
+            }
+            pool.free[c].clear();
+        }
+    }
+
     [[nodiscard]] MemoryStats stats() {
         const std::lock_guard<std::mutex> lock(mutex_);
-        return {mallocs_.load(std::memory_order_relaxed), frees_.load(std::memory_order_relaxed), cached_};
+        return {mallocs_.load(std::memory_order_relaxed), frees_.load(std::memory_order_relaxed), cached_,
+                graph_bytes_};
     }
 
 private:
     DeviceAllocator() = default;
+
+    /// cudaMalloc, retried once after releasing the cache. During a capture the thread's capture mode is
+    /// relaxed around the call: cudaMalloc is not recorded into the graph (the block simply exists from now
+    /// on), but the default mode would invalidate the capture.
+    void* device_malloc(size_t size, bool in_capture) {
+        void* p = nullptr;
+        cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+        if (in_capture) check(cudaThreadExchangeStreamCaptureMode(&mode), "cudaThreadExchangeStreamCaptureMode");
+        cudaError_t s = cudaMalloc(&p, size);
+        if (s == cudaErrorMemoryAllocation && !in_capture) {  // give the cache back to the driver, try once more
+            (void)cudaGetLastError();
+            release_cached();
+            s = cudaMalloc(&p, size);
+        }
+        if (in_capture) (void)cudaThreadExchangeStreamCaptureMode(&mode);
+        check(s, "cudaMalloc");
+        mallocs_.fetch_add(1, std::memory_order_relaxed);
+        return p;
+    }
+
+    /// Makes `pool` the owner of block p (mutex held).
+    void adopt(void* p, size_t size, const std::shared_ptr<Pool>& pool) {
+        owner_.emplace(p, pool);
+        pool->bytes += static_cast<int64_t>(size);
+        graph_bytes_ += static_cast<int64_t>(size);
+    }
+
     std::mutex mutex_;
     std::vector<void*> free_[64];
     int64_t cached_ = 0;
+    int64_t graph_bytes_ = 0;
+    std::shared_ptr<Pool> capture_pool_;
+    std::unordered_map<void*, std::shared_ptr<Pool>> owner_;  ///< blocks owned by graph pools
     std::atomic<int64_t> mallocs_{0}, frees_{0};
 };
 
@@ -230,33 +368,62 @@ inline void release_cached_memory() { DeviceAllocator::get().release_cached(); }
 /// Live bytes of CUDA tensors (all threads), for tests that check memory returns to its baseline.
 inline detail::LiveCounter<detail::Live::cuda_bytes> live_bytes() noexcept { return {}; }
 
-/// A device copy of host int64 values (class labels) from the caching allocator, freed with it. The upload is
-/// enqueued on the stream, so it is ordered before the kernels that read it.
-class DeviceLabels {
+/// Page-locked (pinned) host memory, through which every host-to-device copy goes, so that a copy is
+/// asynchronous: the host values are copied into a pinned slot and the DMA transfer is queued on the
+/// stream, and the caller may reuse its own memory at once, without waiting for the GPU. (From ordinary
+/// pageable memory the driver would stage the copy itself and may wait for the stream to drain first.)
+/// A ring of `slots` slots of `slot_bytes` each; a slot is reused once the transfer that last read it has
+/// finished (an event per slot); larger copies go through the ring in pieces. Allocated at first use.
+class PinnedStaging {
 public:
-    DeviceLabels(const int64_t* host, int64_t n) : n_(n) {
-        if (n_ == 0) return;
-        const size_t bytes = static_cast<size_t>(n_) * sizeof(int64_t);
-        p_ = static_cast<int64_t*>(DeviceAllocator::get().allocate(bytes));
-        try {
-            check(cudaMemcpyAsync(p_, host, bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync (labels)");
-            // The host array may be freed or reused as soon as we return: wait for a pageable copy to be
-            // staged. cudaMemcpyAsync from pageable memory returns once the source has been read.
-        } catch (...) {
-            DeviceAllocator::get().deallocate(p_, bytes);
-            throw;
+    static constexpr size_t slot_bytes = size_t{4} << 20;
+    static constexpr int slots = 4;
+
+    static PinnedStaging& get() {
+        static PinnedStaging* s = new PinnedStaging;  // never destroyed, as the allocator
+        return *s;
+    }
+
+    /// dst (device) = host[0, bytes), enqueued on the stream; `host` may be reused when this returns.
+    void upload(const void* host, void* dst, size_t bytes) {
+        check_not_capturing("copying host values to the device");
+        const std::lock_guard<std::mutex> lock(mutex_);
+        init();
+        const auto* src = static_cast<const unsigned char*>(host);
+        auto* out = static_cast<unsigned char*>(dst);
+        while (bytes > 0) {
+            const size_t n = bytes < slot_bytes ? bytes : slot_bytes;
+            Slot& s = slot_[next_];
+            next_ = (next_ + 1) % slots;
+            check(cudaEventSynchronize(s.done), "cudaEventSynchronize (pinned staging slot)");
+            std::memcpy(s.host, src, n);
+            check(cudaMemcpyAsync(out, s.host, n, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync (host to device)");
+            check(cudaEventRecord(s.done, stream()), "cudaEventRecord (pinned staging slot)");
+            src += n;
+            out += n;
+            bytes -= n;
         }
     }
-    DeviceLabels(const DeviceLabels&) = delete;
-    DeviceLabels& operator=(const DeviceLabels&) = delete;
-    ~DeviceLabels() {
-        if (p_) DeviceAllocator::get().deallocate(p_, static_cast<size_t>(n_) * sizeof(int64_t));
-    }
-    [[nodiscard]] const int64_t* data() const noexcept { return p_; }
 
 private:
-    int64_t* p_ = nullptr;
-    int64_t n_;
+    struct Slot {
+        void* host = nullptr;
+        cudaEvent_t done = nullptr;
+    };
+    PinnedStaging() = default;
+    void init() {
+        if (ready_) return;
+        (void)Context::get();
+        for (Slot& s : slot_) {
+            if (!s.host) check(cudaHostAlloc(&s.host, slot_bytes, cudaHostAllocDefault), "cudaHostAlloc (pinned staging)");
+            if (!s.done) check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "cudaEventCreateWithFlags");
+        }
+        ready_ = true;
+    }
+    std::mutex mutex_;
+    Slot slot_[slots];
+    int next_ = 0;
+    bool ready_ = false;
 };
 
 }  // namespace cuda
@@ -283,24 +450,37 @@ struct Ops<Cuda> {
         cuda::DeviceAllocator::get().deallocate(p, bytes);
     }
 
+    /// Whether work enqueued now is being captured into a cuda::Graph (optimizers refuse what a replay
+    /// could not repeat faithfully).
+    static bool capturing() { return cuda::capturing(); }
+
     // ---- host transfers ---------------------------------------------------------------------------------
-    /// dst (device) = host values; returns once `host` may be reused.
+    /// dst (device) = host values, through pinned staging (cuda::PinnedStaging): enqueued, not waited for;
+    /// `host` may be reused as soon as this returns. Throws DeviceError during a graph capture.
     template <class T>
     static void upload(int64_t n, const T* host, T* dst) {
         if (n <= 0) return;
-        cuda::check(cudaMemcpyAsync(dst, host, static_cast<size_t>(n) * sizeof(T), cudaMemcpyHostToDevice,
-                                    cuda::stream()),
-                    "cudaMemcpyAsync (host to device)");
-        cuda::synchronize();  // `host` may be a temporary of the caller's
+        cuda::PinnedStaging::get().upload(host, dst, static_cast<size_t>(n) * sizeof(T));
     }
-    /// host = src (device); waits for every op enqueued before.
+    /// host = src (device); waits for every op enqueued before. Throws DeviceError during a graph capture.
     template <class T>
     static void download(int64_t n, const T* src, T* host) {
         if (n <= 0) return;
+        cuda::check_not_capturing("reading device values back to the host");
         cuda::check(cudaMemcpyAsync(host, src, static_cast<size_t>(n) * sizeof(T), cudaMemcpyDeviceToHost,
                                     cuda::stream()),
                     "cudaMemcpyAsync (device to host)");
         cuda::synchronize();
+    }
+
+    // ---- data: a device-resident loader's batch gather (data::DeviceLoader) -----------------------------
+    /// As Ops<Cpu>::gather_batch; every pointer is device memory (the cursor too), so a captured gather
+    /// fetches the next batch at each replay.
+    template <class T>
+    static void gather_batch(int64_t rows, int64_t cols, const T* src, const int64_t* labels, const int64_t* perm,
+                             int64_t limit, int64_t* cursor, T* out, int64_t* out_labels) {
+        cuda::gather_batch(rows, cols, src, labels, perm, limit, cursor, out, out_labels, cuda::stream());
+        cuda::check_launch("gather_batch");
     }
 
     // ---- fills and copies -----------------------------------------------------------------------------
@@ -390,9 +570,17 @@ struct Ops<Cuda> {
     /// `arg`: host indices, as max_axis returned them.
     template <class T>
     static void scatter_axis_add(int64_t outer, int64_t n, int64_t inner, const int64_t* arg, const T* g, T* dx) {
-        const cuda::DeviceLabels darg(arg, outer * inner);
-        cuda::scatter_axis_add(outer, n, inner, darg.data(), g, dx, cuda::stream());
-        cuda::check_launch("scatter_axis_add");
+        const int64_t m = outer * inner;
+        int64_t* darg = allocate<int64_t>(m);
+        try {
+            upload(m, arg, darg);
+            cuda::scatter_axis_add(outer, n, inner, darg, g, dx, cuda::stream());
+            cuda::check_launch("scatter_axis_add");
+        } catch (...) {
+            deallocate(darg, m);
+            throw;
+        }
+        deallocate(darg, m);  // reused only by work enqueued after the kernel (one stream)
     }
     template <class T>
     static void copy_axis_block(int64_t outer, int64_t n, int64_t inner, int64_t start, int64_t len, const T* src,
@@ -442,7 +630,7 @@ struct Ops<Cuda> {
             cuda::check(cublasDgemm(h, opb, opa, m, n, k, &alpha, B, ldb, A, lda, &beta, C, ldc), "cublasDgemm");
     }
 
-    // ---- softmax and the row-wise losses (labels arrive as host arrays, as on the CPU) ----------------
+    // ---- softmax and the row-wise losses (labels: device memory, from Labels<Cuda>) ----------------------
     template <class T>
     static void softmax_axis(int64_t outer, int64_t n, int64_t inner, const T* x, T* y, bool log) {
         cuda::softmax_axis(outer, n, inner, x, y, log, cuda::stream());
@@ -456,28 +644,24 @@ struct Ops<Cuda> {
     }
     template <class T>
     static void softmax_xent_rows(int64_t N, int64_t C, const T* logits, const int64_t* labels, T* probs, T* loss) {
-        const cuda::DeviceLabels d(labels, N);
-        cuda::softmax_xent_rows(N, C, logits, d.data(), probs, loss, cuda::stream());
+        cuda::softmax_xent_rows(N, C, logits, labels, probs, loss, cuda::stream());
         cuda::check_launch("cross_entropy");
     }
     template <class T>
     static void softmax_xent_rows_backward(int64_t N, int64_t C, const T* probs, const int64_t* labels, const T* dloss,
                                            int64_t dloss_stride, T scale, T* dlogits) {
-        const cuda::DeviceLabels d(labels, N);
-        cuda::softmax_xent_rows_backward(N, C, probs, d.data(), dloss, dloss_stride, scale, dlogits, cuda::stream());
+        cuda::softmax_xent_rows_backward(N, C, probs, labels, dloss, dloss_stride, scale, dlogits, cuda::stream());
         cuda::check_launch("cross_entropy backward");
     }
     template <class T>
     static void nll_rows(int64_t N, int64_t C, const T* logp, const int64_t* labels, T* loss) {
-        const cuda::DeviceLabels d(labels, N);
-        cuda::nll_rows(N, C, logp, d.data(), loss, cuda::stream());
+        cuda::nll_rows(N, C, logp, labels, loss, cuda::stream());
         cuda::check_launch("nll_loss");
     }
     template <class T>
     static void nll_rows_backward(int64_t N, int64_t C, const int64_t* labels, const T* dloss, int64_t dloss_stride,
                                   T scale, T* dlogp) {
-        const cuda::DeviceLabels d(labels, N);
-        cuda::nll_rows_backward(N, C, d.data(), dloss, dloss_stride, scale, dlogp, cuda::stream());
+        cuda::nll_rows_backward(N, C, labels, dloss, dloss_stride, scale, dlogp, cuda::stream());
         cuda::check_launch("nll_loss backward");
     }
 
@@ -499,5 +683,151 @@ struct Ops<Cuda> {
 };
 
 }  // namespace backend
+
+namespace cuda {
+
+/// One training step (or any sequence of CUDA work with fixed shapes) captured once and replayed: the
+/// whole step becomes one cudaGraphLaunch instead of dozens of kernel launches, which is where a small
+/// network spends most of its time on a GPU.
+///
+///     data::DeviceLoader<float, Cuda> loader(train, {.batch_size = 64, .drop_last = true});
+///     optim::SGD<float, Cuda> opt(net.parameters(), {.lr = 0.1});
+///     cuda::Graph graph;
+///     auto loss = graph.capture([&] {             // records; nothing runs yet
+///         loader.next();                          // gathers the batch on the device
+///         opt.zero_grad();
+///         auto l = nn::cross_entropy(net(loader.x()), loader.y());
+///         l.backward();
+///         opt.step();
+///         return l;
+///     });
+///     for (int epoch = 0; epoch < epochs; ++epoch) {
+///         loader.start_epoch();                   // new order (outside the graph)
+///         for (int64_t b = 0; b < loader.num_batches(); ++b) graph.replay();
+///         std::printf("last loss %f\n", loss.item());  // `loss` is rewritten by every replay
+///     }
+///
+/// What a replay does is exactly the device work of the capture, on the same memory: the host code of the
+/// step (the tape, the optimizer's bookkeeping) ran once, during capture. So:
+///  - Shapes, hyper-parameters (the learning rate...) and the choice of kernels are frozen at capture;
+///    capture again after changing them.
+///  - Inputs are read from where they were at capture: refresh them on the device between replays (a
+///    DeviceLoader's next() inside the step does that), never with new host tensors.
+///  - Nothing in the step may read values back to the host or copy from the host (item(), to<Cpu>, host
+///    labels, dropout's host-drawn masks, max-pooling's host indices): these throw DeviceError naming the
+///    operation, and the capture is abandoned.
+///  - Every tensor the step uses that was made before the capture (parameters, optimizer state, the
+///    loader's buffers) must outlive the graph, and keep its buffer: an optimizer's load_state() replaces
+///    its buffers, so call it before capturing.
+///  - SGD with momentum must have taken one step before a capture (its first step differs from the others),
+///    and Adam cannot be captured (its bias correction is computed on the host each step); both throw.
+/// Memory: blocks the captured work uses are reserved for the graph (cuda::MemoryStats::graph_bytes) and
+/// return to the cache when the graph is destroyed or captures again.
+class Graph {
+public:
+    Graph() = default;
+    Graph(const Graph&) = delete;
+    Graph& operator=(const Graph&) = delete;
+    ~Graph() { reset(); }
+
+    /// Records the device work of `step()` into this graph (replacing what it held) and returns what step
+    /// returned (e.g. the loss tensor, whose buffer each replay rewrites). Nothing runs: replay() runs it.
+    /// Waits for earlier work first, so that its errors are reported here and not inside the graph. If
+    /// step throws, or did something a graph cannot hold, the capture is abandoned and the error thrown.
+    template <class F>
+    auto capture(F&& step) -> std::invoke_result_t<F&> {
+        using R = std::invoke_result_t<F&>;
+        reset();
+        Context& ctx = Context::get();
+        TAPEGRAD_CHECK(!ctx.capturing, DeviceError, "cuda::Graph::capture: another capture is in progress (captures ",
+                       "cannot nest)");
+        check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (before graph capture)");
+        pool_ = std::make_shared<DeviceAllocator::Pool>();
+        DeviceAllocator::get().begin_capture(pool_);
+        const cudaError_t began = cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeThreadLocal);
+        if (began != cudaSuccess) {
+            DeviceAllocator::get().end_capture();
+            check(began, "cudaStreamBeginCapture");
+        }
+        ctx.capturing = true;
+        std::optional<std::conditional_t<std::is_void_v<R>, int, R>> result;
+        try {
+            if constexpr (std::is_void_v<R>) {
+                step();
+                result.emplace(0);
+            } else {
+                result.emplace(step());
+            }
+        } catch (...) {
+            abandon(ctx);
+            throw;
+        }
+        cudaGraph_t graph = nullptr;
+        const cudaError_t ended = cudaStreamEndCapture(ctx.stream, &graph);
+        ctx.capturing = false;
+        DeviceAllocator::get().end_capture();
+        if (ended == cudaErrorStreamCaptureInvalidated || ended == cudaErrorStreamCaptureUnsupported) {
+            (void)cudaGetLastError();
+            if (graph) (void)cudaGraphDestroy(graph);
+            TAPEGRAD_CHECK(false, DeviceError, "cuda::Graph::capture: the captured work was invalidated (",
+                           cudaGetErrorString(ended), "): something in the step called a CUDA function that cannot ",
+                           "be captured, or another thread used the GPU during the capture");
+        }
+        check(ended, "cudaStreamEndCapture");
+        size_t nodes = 0;
+        cudaError_t s = cudaGraphGetNodes(graph, nullptr, &nodes);
+        if (s == cudaSuccess) s = cudaGraphInstantiate(&exec_, graph, 0);
+        (void)cudaGraphDestroy(graph);
+        if (s != cudaSuccess) exec_ = nullptr;
+        check(s, "cudaGraphInstantiate");
+        nodes_ = nodes;
+        if constexpr (!std::is_void_v<R>) return std::move(*result);
+    }
+
+    /// Runs the captured work once more, enqueued on the stream like any op (does not wait).
+    void replay() {
+        TAPEGRAD_CHECK(exec_ != nullptr, DeviceError, "cuda::Graph::replay: nothing has been captured");
+        check_not_capturing("replaying a graph");
+        check(cudaGraphLaunch(exec_, stream()), "cudaGraphLaunch");
+    }
+
+    /// Whether capture() has succeeded (and reset() not been called since).
+    [[nodiscard]] bool captured() const noexcept { return exec_ != nullptr; }
+    /// Kernels, copies and other nodes in the captured graph (0 before a capture).
+    [[nodiscard]] size_t node_count() const noexcept { return nodes_; }
+
+    /// Drops the captured graph and gives its memory back to the cache.
+    void reset() noexcept {
+        if (exec_) {
+            (void)cudaGraphExecDestroy(exec_);
+            exec_ = nullptr;
+        }
+        if (pool_) {
+            DeviceAllocator::get().close_pool(*pool_);
+            pool_.reset();
+        }
+        nodes_ = 0;
+    }
+
+private:
+    void abandon(Context& ctx) noexcept {
+        cudaGraph_t graph = nullptr;
+        (void)cudaStreamEndCapture(ctx.stream, &graph);
+        if (graph) (void)cudaGraphDestroy(graph);
+        (void)cudaGetLastError();
+        ctx.capturing = false;
+        DeviceAllocator::get().end_capture();
+        if (pool_) {
+            DeviceAllocator::get().close_pool(*pool_);
+            pool_.reset();
+        }
+    }
+
+    cudaGraphExec_t exec_ = nullptr;
+    std::shared_ptr<DeviceAllocator::Pool> pool_;
+    size_t nodes_ = 0;
+};
+
+}  // namespace cuda
 
 }  // namespace tapegrad

@@ -66,8 +66,8 @@ public:
         y_ = Labels<D>::uninitialized(opt.batch_size, labels_.max_label());
         order_.resize(static_cast<size_t>(n_));
         std::iota(order_.begin(), order_.end(), int64_t{0});
-        perm_ = detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(n_), n_, true);
-        cursor_ = detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(1), 1, true);
+        perm_ = tapegrad::detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(n_), n_, true);
+        cursor_ = tapegrad::detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(1), 1, true);
         B::upload(n_, order_.data(), perm_->data);
         const int64_t zero = 0;
         B::upload(int64_t{1}, &zero, cursor_->data);

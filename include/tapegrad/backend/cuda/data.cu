@@ -1,6 +1,8 @@
 /// \file
-/// The CUDA backend's data-loading primitive: gather_rows, the loader's batch gather on the device. Kernel,
-/// then launcher, then the explicit instantiations for float and double.
+/// The CUDA backend's data-loading primitive: gather_batch, a device-resident loader's batch gather
+/// (data::DeviceLoader), as backend::Ops<Cpu>::gather_batch. The batch's start is read from device memory
+/// (the cursor), not passed from the host, so that one captured gather (cuda::Graph) fetches a new batch
+/// at every replay. Kernels, then the launcher, then the explicit instantiations for float and double.
 
 #include <tapegrad/backend/cuda/common.cuh>
 #include <tapegrad/backend/cuda/kernels.cuh>
@@ -8,14 +10,26 @@
 namespace tapegrad::cuda {
 namespace detail {
 
-/// out[i, c] = src[index[i], c]; one thread per element of out, so a row's threads read one source row
+/// out[i, c] = src[perm[start + i], c], out_labels[i] = labels[perm[start + i]] with start = *cursor; one
+/// thread per element of out (the threads of a row read one source row).
 template <class T>
-__global__ void gather_rows_kernel(int64_t rows, int64_t cols, const T* src, const int64_t* index, T* out) {
+__global__ void gather_batch_kernel(int64_t rows, int64_t cols, const T* src, const int64_t* labels,
+                                    const int64_t* perm, const int64_t* cursor, T* out, int64_t* out_labels) {
+    const int64_t start = *cursor;
     const int64_t total = rows * cols;
     for (int64_t j = global_thread(); j < total; j += grid_threads()) {
         const int64_t i = j / cols, c = j - i * cols;
-        out[j] = src[index[i] * cols + c];
+        const int64_t k = perm[start + i];
+        out[j] = src[k * cols + c];
+        if (c == 0) out_labels[i] = labels[k];
     }
+}
+
+/// *cursor += rows, or 0 when another batch would pass limit. A kernel of its own, after the gather: a
+/// thread of the gather cannot know when the others have read the cursor.
+__global__ void advance_cursor_kernel(int64_t rows, int64_t limit, int64_t* cursor) {
+    const int64_t start = *cursor;
+    *cursor = start + 2 * rows <= limit ? start + rows : 0;
 }
 
 }  // namespace detail
@@ -23,15 +37,21 @@ __global__ void gather_rows_kernel(int64_t rows, int64_t cols, const T* src, con
 // ---- launcher ------------------------------------------------------------------------------------------
 
 template <class T>
-void gather_rows(int64_t rows, int64_t cols, const T* src, const int64_t* index, T* out, cudaStream_t stream) {
-    const int64_t total = rows * cols;
-    if (total <= 0) return;
-    detail::gather_rows_kernel<<<detail::grid_for(total), detail::block_size, 0, stream>>>(rows, cols, src, index, out);
+void gather_batch(int64_t rows, int64_t cols, const T* src, const int64_t* labels, const int64_t* perm, int64_t limit,
+                  int64_t* cursor, T* out, int64_t* out_labels, cudaStream_t stream) {
+    if (rows <= 0) return;
+    const int64_t total = rows * (cols > 0 ? cols : 1);
+    if (cols > 0)
+        detail::gather_batch_kernel<<<detail::grid_for(total), detail::block_size, 0, stream>>>(
+            rows, cols, src, labels, perm, cursor, out, out_labels);
+    detail::advance_cursor_kernel<<<1, 1, 0, stream>>>(rows, limit, cursor);
 }
 
 // ---- explicit instantiations ---------------------------------------------------------------------------
 
-template void gather_rows<float>(int64_t, int64_t, const float*, const int64_t*, float*, cudaStream_t);
-template void gather_rows<double>(int64_t, int64_t, const double*, const int64_t*, double*, cudaStream_t);
+template void gather_batch<float>(int64_t, int64_t, const float*, const int64_t*, const int64_t*, int64_t, int64_t*,
+                                  float*, int64_t*, cudaStream_t);
+template void gather_batch<double>(int64_t, int64_t, const double*, const int64_t*, const int64_t*, int64_t, int64_t*,
+                                   double*, int64_t*, cudaStream_t);
 
 }  // namespace tapegrad::cuda

@@ -123,9 +123,11 @@ void adam_step(int64_t n, T* p, const T* grad, T* m, T* v, T* vmax, T lr, T beta
                bool decoupled, bool amsgrad, T bc1, T bc2, cudaStream_t stream);
 
 // ---- data --------------------------------------------------------------------------------------------------
-/// out[i, :] = src[index[i], :] for i < rows, rows of `cols` elements: the loader's batch gather on the
-/// device (index: device int64).
+/// A device-resident loader's batch gather (data::DeviceLoader), as Ops<Cpu>::gather_batch: with start =
+/// *cursor (device memory), out[i, :] = src[perm[start + i], :] and out_labels[i] = labels[perm[start + i]]
+/// for i < rows; then *cursor = start + rows, or 0 when another batch would pass `limit`. Two kernels.
 template <class T>
-void gather_rows(int64_t rows, int64_t cols, const T* src, const int64_t* index, T* out, cudaStream_t stream);
+void gather_batch(int64_t rows, int64_t cols, const T* src, const int64_t* labels, const int64_t* perm, int64_t limit,
+                  int64_t* cursor, T* out, int64_t* out_labels, cudaStream_t stream);
 
 }  // namespace tapegrad::cuda
