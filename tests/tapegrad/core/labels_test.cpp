@@ -7,6 +7,8 @@
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/ops/shape.hpp>
 
+#include "../../support/check_throws.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -21,15 +23,7 @@ using tapegrad::TensorD;
 namespace nn = tapegrad::nn;
 using nn::Reduction;
 
-template <class E, class F>
-void check_throws(F&& f, const std::string& needle) {
-    try {
-        f();
-        FAIL("no exception; expected one containing '" << needle << "'");
-    } catch (const E& e) {
-        CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, "message was: ", e.what());
-    }
-}
+using tapegrad::testing::check_throws;
 
 }  // namespace
 

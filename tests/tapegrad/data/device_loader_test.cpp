@@ -11,6 +11,8 @@
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/optim/sgd.hpp>
 
+#include "../../support/check_throws.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -56,15 +58,7 @@ std::vector<int64_t> ids_of(const Batch<float>& b) {
     return ids;
 }
 
-template <class E, class F>
-void check_throws(F&& f, const std::string& needle) {
-    try {
-        f();
-        FAIL("no exception; expected one containing '" << needle << "'");
-    } catch (const E& e) {
-        CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, "message was: ", e.what());
-    }
-}
+using tapegrad::testing::check_throws;
 
 }  // namespace
 

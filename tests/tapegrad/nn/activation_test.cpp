@@ -7,6 +7,8 @@
 #include <tapegrad/autograd/gradcheck.hpp>
 #include <tapegrad/nn/activation.hpp>
 
+#include "../../support/check_throws.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -40,16 +42,7 @@ void check_gradient(const std::function<TensorD(const std::vector<TensorD>&)>& f
     CHECK_MESSAGE(r.ok, what, ": ", r.message);
 }
 
-/// Checks that `f` throws E with a message containing `needle`.
-template <class E, class F>
-void check_throws(F&& f, const std::string& needle) {
-    try {
-        f();
-        FAIL("no exception; expected one containing '" << needle << "'");
-    } catch (const E& e) {
-        CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, "message was: ", e.what());
-    }
-}
+using tapegrad::testing::check_throws;
 
 template <class T>
 bool all_finite(const Tensor<T>& t) {

@@ -8,6 +8,8 @@
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/ops/shape.hpp>  // Tensor::clone (and gradcheck's use of it)
 
+#include "../../support/check_throws.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -39,15 +41,7 @@ void check_gradient(const std::function<TensorD(const std::vector<TensorD>&)>& f
     CHECK_MESSAGE(r.ok, what, ": ", r.message);
 }
 
-template <class E, class F>
-void check_throws(F&& f, const std::string& needle) {
-    try {
-        f();
-        FAIL("no exception; expected one containing '" << needle << "'");
-    } catch (const E& e) {
-        CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, "message was: ", e.what());
-    }
-}
+using tapegrad::testing::check_throws;
 
 template <class T>
 bool all_finite(const Tensor<T>& t) {
