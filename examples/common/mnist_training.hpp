@@ -1,12 +1,16 @@
 #pragma once
 // The training loop shared by mnist_mlp and mnist_cnn (not part of the library): the lecture's loop --
 // zero_grad, forward, loss, backward, step -- with progress, per-epoch evaluation and the metrics files.
-// Templated on the device D: the loader's batches are built on the host and copied with to<D>; the logits
-// come back with to<Cpu> for the accuracy (a no-op on the CPU).
+// Templated on the device D. On the CPU the batches come from a DataLoader and the running loss and
+// accuracy are read after every step. On a GPU (train_on_device) reading a value back waits for the GPU,
+// so the loop avoids it: the training set lives on the device (data::DeviceLoader), the loss is summed
+// there and read every 100 batches, the training accuracy is measured once per epoch, and the whole step
+// can be captured as one CUDA graph (StepGraph, --graph in mnist_mlp).
 
 #include "progress.hpp"
 
 #include <tapegrad/data/dataset.hpp>
+#include <tapegrad/data/device_loader.hpp>
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/nn/metrics.hpp>
 #include <tapegrad/nn/module.hpp>
@@ -17,6 +21,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +57,17 @@ std::unique_ptr<tg::optim::Optimizer<float, D>> make_optimizer(const std::string
 struct History {
     std::vector<double> epoch, train_loss, train_acc, test_acc;
     double seconds = 0.0;
+
+    /// Records one epoch's metrics and prints its line.
+    void add_epoch(int e, int epochs, double loss, double train_accuracy, double test_accuracy, double secs) {
+        epoch.push_back(e);
+        train_loss.push_back(loss);
+        train_acc.push_back(train_accuracy);
+        test_acc.push_back(test_accuracy);
+        std::printf("epoch %2d/%d  train_loss %.4f  train_acc %.4f  test_acc %.4f  %.1fs\n", e, epochs, loss,
+                    train_accuracy, test_accuracy, secs);
+        std::fflush(stdout);
+    }
 };
 
 /// Trains for `epochs` with cross-entropy, a cosine-decayed learning rate and a seeded shuffling loader;
@@ -85,14 +101,72 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
                        static_cast<double>(correct) / static_cast<double>(seen));
         }
         schedule.step();
-        h.epoch.push_back(epoch);
-        h.train_loss.push_back(loss_sum / static_cast<double>(seen));
-        h.train_acc.push_back(static_cast<double>(correct) / static_cast<double>(seen));
-        h.test_acc.push_back(evaluate<D>(net, test_set));
-        const double secs = std::chrono::duration<double>(Clock::now() - te).count();
-        std::printf("epoch %2d/%d  train_loss %.4f  train_acc %.4f  test_acc %.4f  %.1fs\n", epoch, epochs,
-                    h.train_loss.back(), h.train_acc.back(), h.test_acc.back(), secs);
-        std::fflush(stdout);
+        h.add_epoch(epoch, epochs, loss_sum / static_cast<double>(seen),
+                    static_cast<double>(correct) / static_cast<double>(seen), evaluate<D>(net, test_set),
+                    std::chrono::duration<double>(Clock::now() - te).count());
+    }
+    h.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return h;
+}
+
+/// Captures a training step once and replays it (a CUDA graph on a GPU): the caller's implementation, so
+/// that this header needs no device header. See tapegrad::cuda::Graph.
+struct StepGraph {
+    virtual ~StepGraph() = default;
+    virtual void capture(const std::function<void()>& step) = 0;
+    virtual void replay() = 0;
+};
+
+/// The training loop on a device other than the CPU: as `train`, with the batches gathered on the device,
+/// the loss summed there, and (with `graph`) each epoch's step captured once and replayed per batch (it is
+/// captured again every epoch, because the learning rate changes). The final partial batch of an epoch is
+/// dropped (batches have a fixed size on the device). train_acc is the accuracy on the training set after
+/// the epoch, not the running accuracy during it.
+template <class D>
+History train_on_device(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt,
+                        const tg::data::Dataset<float>& train_set, const tg::data::Dataset<float>& test_set, int epochs,
+                        int64_t batch_size, uint64_t seed, StepGraph* graph) {
+    using Clock = std::chrono::steady_clock;
+    using B = tg::backend::Ops<D>;
+    const auto t0 = Clock::now();
+    tg::optim::CosineAnnealingLR schedule(opt, epochs);
+    tg::data::DeviceLoader<float, D> loader(train_set, {.batch_size = batch_size, .shuffle = true, .seed = seed});
+    const tg::Tensor<float, D> loss_sum = tg::Tensor<float, D>::zeros({});
+    const auto step = [&] {
+        loader.next();
+        opt.zero_grad();
+        const auto loss = tg::nn::cross_entropy(net(loader.x()), loader.y());
+        loss.backward();
+        opt.step();
+        B::axpy(int64_t{1}, 1.f, loss.data_ptr(), loss_sum.data_ptr());  // stays on the device
+    };
+    History h;
+    bool stepped = false;  // SGD's first momentum step cannot be captured: it runs eagerly
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+        const auto te = Clock::now();
+        const int64_t batches = loader.num_batches();
+        ProgressBar bar(epoch, epochs, batches);
+        loader.start_epoch();
+        B::fill(int64_t{1}, 0.f, loss_sum.data_ptr());
+        int64_t b = 0;
+        if (graph && !stepped) {
+            step();
+            ++b;
+        }
+        if (graph) graph->capture(step);  // this epoch's learning rate
+        stepped = true;
+        for (; b < batches; ++b) {
+            if (graph)
+                graph->replay();
+            else
+                step();
+            if (bar.enabled() && ((b + 1) % 100 == 0 || b + 1 == batches))  // item() waits for the GPU
+                bar.update(b + 1, static_cast<double>(loss_sum.item()) / static_cast<double>(b + 1), -1.0);
+        }
+        schedule.step();
+        const double loss = static_cast<double>(loss_sum.item()) / static_cast<double>(batches);
+        h.add_epoch(epoch, epochs, loss, evaluate<D>(net, train_set), evaluate<D>(net, test_set),
+                    std::chrono::duration<double>(Clock::now() - te).count());
     }
     h.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return h;

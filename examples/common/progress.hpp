@@ -16,7 +16,10 @@ public:
     ProgressBar(int epoch, int epochs, int64_t total, bool enabled = isatty(2) != 0)
         : epoch_(epoch), epochs_(epochs), total_(total), enabled_(enabled), start_(clock::now()), last_(start_) {}
 
-    /// Call after each batch with the running mean loss and accuracy.
+    /// Whether the bar is drawn (stderr is a terminal).
+    [[nodiscard]] bool enabled() const noexcept { return enabled_; }
+
+    /// Call after each batch with the running mean loss and accuracy (a negative accuracy is not shown).
     void update(int64_t done, double loss, double acc) {
         if (!enabled_) return;
         const auto now = clock::now();
@@ -30,8 +33,10 @@ public:
         char bar[width + 1];
         for (int i = 0; i < width; ++i) bar[i] = i < filled ? '#' : '.';
         bar[width] = '\0';
-        std::fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  %.0f batch/s  loss %.4f  acc %.4f  eta %.1fs ", epoch_,
-                     epochs_, bar, static_cast<long long>(done), static_cast<long long>(total_), rate, loss, acc, eta);
+        std::fprintf(stderr, "\repoch %d/%d [%s] %lld/%lld  %.0f batch/s  loss %.4f", epoch_, epochs_, bar,
+                     static_cast<long long>(done), static_cast<long long>(total_), rate, loss);
+        if (acc >= 0) std::fprintf(stderr, "  acc %.4f", acc);
+        std::fprintf(stderr, "  eta %.1fs ", eta);
         if (done == total_) std::fprintf(stderr, "\r\033[K");
         std::fflush(stderr);
     }
