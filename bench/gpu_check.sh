@@ -10,7 +10,9 @@
 #              .deps/ (bench/gpu_prepare_deps.sh) come first on CMAKE_PREFIX_PATH
 #   build      only tapegrad_cuda_tests, mnist_mlp and workloads_cuda
 #   tests      tapegrad_cuda_tests, then again under compute-sanitizer --tool memcheck
-#   mnist      mnist_mlp --epochs 2 on the GPU and on the CPU; their test accuracies must agree within 0.01
+#   mnist      mnist_mlp --epochs 2 on the GPU (eager, saving a checkpoint, and --graph) and on the CPU; the test
+#              accuracies must agree within 0.01, and the GPU checkpoint evaluated on the CPU must give the
+#              GPU's own accuracy
 #   bench      per round and workload (mlp_s, mlp_l, mlp_xl): tapegrad-cuda and tapegrad-graph
 #              (bench/workloads_cuda --mode eager|graph), then pytorch-eager and pytorch-graph
 #              (bench/gpu_workloads.py), --reps each; --rounds rounds
@@ -235,7 +237,13 @@ acc_of() { sed -n 's/^result: test_accuracy=\([0-9.]*\).*/\1/p' "$1" 2>/dev/null
 if [[ -z $data ]] && ((!dry_run)); then
   record mnist-mlp SKIP - 0 "$out/env.log" "no MNIST"
 elif need "$mlp_bin" mnist-mlp "$out/logs/mnist_mlp_cuda.log"; then
-  run_step mnist-mlp-cuda 120 "$out/logs/mnist_mlp_cuda.log" "$mlp_bin" --device cuda --epochs 2 --data "$data"
+  run_step mnist-mlp-cuda 120 "$out/logs/mnist_mlp_cuda.log" "$mlp_bin" --device cuda --epochs 2 --data "$data" \
+    --save "$out/mlp_cuda.safetensors"
+  run_step mnist-mlp-cuda-graph 120 "$out/logs/mnist_mlp_cuda_graph.log" "$mlp_bin" --device cuda --graph --epochs 2 \
+    --data "$data"
+  # The GPU-trained checkpoint evaluated on the CPU must give the GPU's own test accuracy.
+  run_step mnist-mlp-cuda-to-cpu 60 "$out/logs/mnist_mlp_cuda_to_cpu.log" "$mlp_bin" --load \
+    "$out/mlp_cuda.safetensors" --eval-only --data "$data"
   cpu_threads=$(($(nproc) / 2)); ((cpu_threads > 8)) && cpu_threads=8; ((cpu_threads < 1)) && cpu_threads=1
   run_step mnist-mlp-cpu 150 "$out/logs/mnist_mlp_cpu.log" "$mlp_bin" --epochs 2 --threads "$cpu_threads" --data "$data"
   if ((!dry_run)); then
@@ -246,6 +254,20 @@ elif need "$mlp_bin" mnist-mlp "$out/logs/mnist_mlp_cuda.log"; then
         "test accuracy cuda $a_gpu, cpu $a_cpu: |diff| ${verdict#* } (limit 0.01)"
     else
       record mnist-mlp-agree FAIL - 0 "$out/logs/mnist_mlp_cuda.log" "no result line (cuda '${a_gpu}', cpu '${a_cpu}')"
+    fi
+    a_graph=$(acc_of "$out/logs/mnist_mlp_cuda_graph.log") a_back=$(acc_of "$out/logs/mnist_mlp_cuda_to_cpu.log")
+    if [[ -n $a_graph && -n $a_gpu ]]; then
+      verdict=$(awk -v g="$a_graph" -v c="$a_gpu" 'BEGIN { d = g - c; if (d < 0) d = -d; printf "%s %.4f", (d <= 0.01 ? "PASS" : "FAIL"), d }')
+      record mnist-mlp-graph-agree "${verdict%% *}" - 0 "$out/logs/mnist_mlp_cuda_graph.log" \
+        "test accuracy graph $a_graph, eager $a_gpu: |diff| ${verdict#* } (limit 0.01)"
+    else
+      record mnist-mlp-graph-agree FAIL - 0 "$out/logs/mnist_mlp_cuda_graph.log" "no result line (graph '${a_graph}')"
+    fi
+    if [[ -n $a_back && -n $a_gpu && $a_back == "$a_gpu" ]]; then
+      record mnist-mlp-checkpoint PASS - 0 "$out/logs/mnist_mlp_cuda_to_cpu.log" "GPU checkpoint on the CPU: $a_back"
+    else
+      record mnist-mlp-checkpoint FAIL - 0 "$out/logs/mnist_mlp_cuda_to_cpu.log" \
+        "GPU checkpoint on the CPU: '${a_back}', on the GPU '${a_gpu}'"
     fi
   fi
 fi
