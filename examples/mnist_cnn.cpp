@@ -4,6 +4,7 @@
 //   build/examples/mnist_cnn --epochs 1 --save cnn.safetensors
 //   build/examples/mnist_cnn --load cnn.safetensors --eval-only
 //   build/examples/mnist_cnn --data ~/fashion-mnist        # Fashion-MNIST: same files, same format
+//   build-cuda/examples/mnist_cnn --device cuda            # on an NVIDIA GPU (configure with -DTAPEGRAD_CUDA=ON)
 //
 // The network sees each image as a 1x28x28 grid instead of a row of 784 numbers:
 //
@@ -30,10 +31,15 @@
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/util/svg_plot.hpp>
 
+#if defined(TAPEGRAD_WITH_CUDA)  // built with -DTAPEGRAD_CUDA=ON: --device cuda is available
+#include <tapegrad/backend/cuda.hpp>
+#endif
+
 #include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
 #include <chrono>
+#include <concepts>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -59,25 +65,75 @@ struct Config {
     int threads = 1;
     uint64_t seed = 1;
     std::string save, load, csv, svg;
+    std::string device = "cpu";
     bool eval_only = false;
 };
 
-/// LeNet-5 with ReLU and max pooling (the modern reading of LeCun et al., 1998). x: [N, 1, 28, 28] -> [N, 10].
-std::shared_ptr<nn::Sequential<float>> build_lenet(tg::Generator& gen) {
-    auto net = std::make_shared<nn::Sequential<float>>();
-    net->push_back(nn::Conv2d<float>(1, 6, 5, {.padding = 2}, gen));  // [N, 6, 28, 28]
-    net->push_back(nn::ReLU<float>());
-    net->push_back(nn::MaxPool2d<float>(2));                           // [N, 6, 14, 14]
-    net->push_back(nn::Conv2d<float>(6, 16, 5, {}, gen));             // [N, 16, 10, 10]
-    net->push_back(nn::ReLU<float>());
-    net->push_back(nn::MaxPool2d<float>(2));                           // [N, 16, 5, 5]
-    net->push_back(nn::Flatten<float>());                              // [N, 400]
-    net->push_back(nn::Linear<float>(400, 120, gen));
-    net->push_back(nn::ReLU<float>());
-    net->push_back(nn::Linear<float>(120, 84, gen));
-    net->push_back(nn::ReLU<float>());
-    net->push_back(nn::Linear<float>(84, 10, gen));                    // [N, 10] logits
+/// LeNet-5 with ReLU and max pooling (the modern reading of LeCun et al., 1998), on device D.
+/// x: [N, 1, 28, 28] -> [N, 10].
+template <class D>
+std::shared_ptr<nn::Sequential<float, D>> build_lenet(tg::Generator& gen) {
+    auto net = std::make_shared<nn::Sequential<float, D>>();
+    net->push_back(nn::Conv2d<float, D>(1, 6, 5, {.padding = 2}, gen));  // [N, 6, 28, 28]
+    net->push_back(nn::ReLU<float, D>());
+    net->push_back(nn::MaxPool2d<float, D>(2));                           // [N, 6, 14, 14]
+    net->push_back(nn::Conv2d<float, D>(6, 16, 5, {}, gen));             // [N, 16, 10, 10]
+    net->push_back(nn::ReLU<float, D>());
+    net->push_back(nn::MaxPool2d<float, D>(2));                           // [N, 16, 5, 5]
+    net->push_back(nn::Flatten<float, D>());                              // [N, 400]
+    net->push_back(nn::Linear<float, D>(400, 120, gen));
+    net->push_back(nn::ReLU<float, D>());
+    net->push_back(nn::Linear<float, D>(120, 84, gen));
+    net->push_back(nn::ReLU<float, D>());
+    net->push_back(nn::Linear<float, D>(84, 10, gen));                    // [N, 10] logits
     return net;
+}
+
+/// Builds, trains (or evaluates) and saves the network on device D.
+template <class D>
+int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
+    tg::Generator gen(cfg.seed);
+    auto net = build_lenet<D>(gen);
+    std::ostringstream arch;
+    arch << *net;
+    std::fprintf(stderr, "%s\n%lld parameters on %s\n", arch.str().c_str(), static_cast<long long>(net->num_parameters()),
+                 D::name);
+    if (!cfg.load.empty()) {
+        if constexpr (std::same_as<D, tg::Cpu>) {
+            tg::io::load(cfg.load, *net);
+            std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
+        } else {
+            std::fprintf(stderr, "mnist_cnn: --load works with --device cpu only so far\n");
+            return 2;
+        }
+    }
+
+    const auto t0 = Clock::now();
+    if (cfg.eval_only) {
+        const double acc = examples::evaluate<D>(*net, mnist.test);
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
+        return 0;
+    }
+
+    auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
+    const examples::History history =
+        examples::train<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
+    const double test_acc = history.test_acc.back();
+    const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+
+    if (!cfg.save.empty()) {
+        if constexpr (std::same_as<D, tg::Cpu>) {
+            tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_cnn"}});
+            tg::io::save_optimizer(cfg.save + ".optim", *opt);
+            std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
+        } else {
+            std::fprintf(stderr, "mnist_cnn: --save works with --device cpu only so far; nothing saved\n");
+        }
+    }
+    examples::write_history(history, cfg.csv, cfg.svg, "MNIST LeNet-5");
+    std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f device=%s\n", test_acc, cfg.epochs, total, D::name);
+    return 0;
 }
 
 }  // namespace
@@ -98,6 +154,9 @@ int main(int argc, char** argv) {
     app.add_option("--threads", cfg.threads, "Threads for matrix products (0: Eigen's default, one per core)")
         ->check(CLI::Range(0, 256))
         ->capture_default_str();
+    app.add_option("--device", cfg.device, "cpu, or cuda (an NVIDIA GPU; needs a build with -DTAPEGRAD_CUDA=ON)")
+        ->check(CLI::IsMember({"cpu", "cuda"}))
+        ->capture_default_str();
     app.add_option("--seed", cfg.seed, "Seed of initialisation and shuffling")->capture_default_str();
     app.add_option("--save", cfg.save, "Write the trained model (safetensors; optimizer state beside it)");
     app.add_option("--load", cfg.load, "Start from a saved model")->check(CLI::ExistingFile);
@@ -116,38 +175,15 @@ int main(int argc, char** argv) {
                      static_cast<long long>(mnist.train.size()), static_cast<long long>(mnist.test.size()),
                      std::chrono::duration<double>(Clock::now() - t_load).count());
 
-        tg::Generator gen(cfg.seed);
-        auto net = build_lenet(gen);
-        std::ostringstream arch;
-        arch << *net;
-        std::fprintf(stderr, "%s\n%lld parameters\n", arch.str().c_str(), static_cast<long long>(net->num_parameters()));
-        if (!cfg.load.empty()) {
-            tg::io::load(cfg.load, *net);
-            std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
+        if (cfg.device == "cuda") {
+#if defined(TAPEGRAD_WITH_CUDA)
+            return run<tg::Cuda>(cfg, mnist);
+#else
+            std::fprintf(stderr, "mnist_cnn: this build has no CUDA backend (configure with -DTAPEGRAD_CUDA=ON)\n");
+            return 2;
+#endif
         }
-
-        const auto t0 = Clock::now();
-        if (cfg.eval_only) {
-            const double acc = examples::evaluate(*net, mnist.test);
-            const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-            std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
-            return 0;
-        }
-
-        auto opt = examples::make_optimizer(cfg.optimizer, net->parameters(), cfg.lr);
-        const examples::History history =
-            examples::train(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
-        const double test_acc = history.test_acc.back();
-        const double total = std::chrono::duration<double>(Clock::now() - t0).count();
-
-        if (!cfg.save.empty()) {
-            tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_cnn"}});
-            tg::io::save_optimizer(cfg.save + ".optim", *opt);
-            std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
-        }
-        examples::write_history(history, cfg.csv, cfg.svg, "MNIST LeNet-5");
-        std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f\n", test_acc, cfg.epochs, total);
-        return 0;
+        return run<tg::Cpu>(cfg, mnist);
     } catch (const tg::Error& e) {
         std::fprintf(stderr, "mnist_cnn: %s\n", e.what());
         return 1;

@@ -831,3 +831,5 @@ private:
 }  // namespace cuda
 
 }  // namespace tapegrad
+
+#include <tapegrad/backend/cuda_conv.hpp>  // ConvOps<Cuda>: convolution and pooling on the GPU

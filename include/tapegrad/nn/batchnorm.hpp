@@ -19,6 +19,7 @@
 #include <tapegrad/nn/module.hpp>
 
 #include <cmath>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <sstream>
@@ -43,6 +44,10 @@ template <Scalar T, Device D>
 Tensor<T, D> batch_norm(const Tensor<T, D>& x, const Tensor<T, D>& running_mean, const Tensor<T, D>& running_var,
                         const Tensor<T, D>& weight, const Tensor<T, D>& bias, bool training, double momentum = 0.1,
                         double eps = 1e-5) {
+    static_assert(std::same_as<D, Cpu>,
+                  "batch_norm (and nn::BatchNorm1d/2d) works on CPU tensors only so far: it computes the inverse "
+                  "standard deviations and updates the running statistics in host loops over the tensors' memory, "
+                  "and backend::ConvOps<Cuda> has no per-channel statistics primitives yet.");
     using CB = backend::ConvOps<D>;
     const Shape& sx = x.shape();
     TAPEGRAD_CHECK(sx.rank() >= 2, ShapeError, "batch_norm: input must be [N, C, ...] (rank >= 2), got shape ", sx);
