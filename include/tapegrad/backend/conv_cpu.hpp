@@ -430,7 +430,10 @@ struct ConvOps<Cpu> {
                               T* d = dx + p * in_plane;
                               const int64_t* a = argmax + p * out_plane;
                               const T* gy = dy + p * out_plane;
-                              for (int64_t o = 0; o < out_plane; ++o) d[a[o]] += gy[o];
+                              // -1: a dilated window that lies wholly in the padding (its output is -inf
+                              // and no input pixel receives its gradient).
+                              for (int64_t o = 0; o < out_plane; ++o)
+                                  if (a[o] >= 0) d[a[o]] += gy[o];
                           }
                       });
     }

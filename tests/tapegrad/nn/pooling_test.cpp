@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,18 @@ TEST_CASE("MaxPool2d: halves each side by default; values and argmax routing") {
     CHECK(y.to_vector() == std::vector<double>{5, 8, -1, 1});
     y.backward(TensorD::from({1, 2, 1, 2}, {10, 20, 30, 40}));
     CHECK(x.grad().to_vector() == std::vector<double>{0, 10, 0, 0, 0, 0, 0, 20, 30, 0, 0, 0, 0, 0, 0, 40});
+}
+
+TEST_CASE("max_pool2d: a dilated window wholly in the padding gives -inf and passes no gradient") {
+    // H = W = 2, kernel 2, padding 1, dilation 3: the one window's taps sit at -1 and 2 on each axis, all
+    // padding (PyTorch allows it: padding 1 is at most half the dilated kernel's 4).
+    TensorD x = TensorD::from({1, 1, 2, 2}, {1, 2, 3, 4});
+    x.requires_grad_();
+    const TensorD y = tapegrad::max_pool2d(x, 2, {.stride = 1, .padding = 1, .dilation = 3});
+    REQUIRE(y.shape() == Shape{1, 1, 1, 1});
+    CHECK(y.item() == -std::numeric_limits<double>::infinity());
+    y.backward(TensorD::ones({1, 1, 1, 1}));
+    CHECK(x.grad().to_vector() == std::vector<double>{0, 0, 0, 0});
 }
 
 TEST_CASE("MaxPool2d and AvgPool2d: overlapping windows with padding") {
