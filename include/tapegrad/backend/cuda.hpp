@@ -714,7 +714,7 @@ namespace cuda {
 ///  - Inputs are read from where they were at capture: refresh them on the device between replays (a
 ///    DeviceLoader's next() inside the step does that), never with new host tensors.
 ///  - Nothing in the step may read values back to the host or copy from the host (item(), to<Cpu>, host
-///    labels, dropout's host-drawn masks, max-pooling's host indices): these throw DeviceError naming the
+///    labels, dropout's host-drawn masks, the indices of max() over an axis): these throw DeviceError naming the
 ///    operation, and the capture is abandoned.
 ///  - Every tensor the step uses that was made before the capture (parameters, optimizer state, the
 ///    loader's buffers) must outlive the graph, and keep its buffer: an optimizer's load_state() replaces
