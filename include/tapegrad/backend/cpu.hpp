@@ -7,6 +7,7 @@
 /// Broadcasting primitives take a `Strided` plan (backend/strided.hpp).
 
 #include <tapegrad/backend/functors.hpp>
+#include <tapegrad/backend/multi_tensor.hpp>
 #include <tapegrad/backend/pool.hpp>
 #include <tapegrad/backend/strided.hpp>
 #include <tapegrad/core/device.hpp>
@@ -346,6 +347,35 @@ struct Ops<Cpu> {
             const T denom = std::sqrt(vk) / bc2_sqrt + eps;
             p[k] -= step_size * (m[k] / denom);
         }
+    }
+
+    // ---- multi-tensor optimizer updates (backend/multi_tensor.hpp): one call per list ----------------------
+    // The optimizers call these once per step for all their parameters. Here they are loops over the
+    // one-tensor updates above (same results, bit for bit); on the GPU one kernel launch does the whole list.
+
+    /// sgd_step on every parameter of params[0, count), each with its own buffer and first-step flag.
+    template <class T>
+    static void sgd_step_many(int64_t count, const SgdParam<T>* params, T lr, T momentum, T dampening,
+                              T weight_decay, bool nesterov) {
+        for (int64_t i = 0; i < count; ++i) {
+            const SgdParam<T>& q = params[i];
+            sgd_step(q.n, q.p, q.grad, q.momentum_buf, lr, momentum, dampening, weight_decay, nesterov, q.first_step);
+        }
+    }
+    /// adam_step on every parameter of params[0, count), each with its own bias corrections bc1, bc2.
+    template <class T>
+    static void adam_step_many(int64_t count, const AdamParam<T>* params, T lr, T beta1, T beta2, T eps,
+                               T weight_decay, bool decoupled, bool amsgrad) {
+        for (int64_t i = 0; i < count; ++i) {
+            const AdamParam<T>& q = params[i];
+            adam_step(q.n, q.p, q.grad, q.m, q.v, q.vmax, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad,
+                      q.bc1, q.bc2);
+        }
+    }
+    /// fill on every buffer of buffers[0, count).
+    template <class T>
+    static void fill_many(int64_t count, const Buffer<T>* buffers, T value) {
+        for (int64_t i = 0; i < count; ++i) fill(buffers[i].n, value, buffers[i].data);
     }
 
     // ==== softmax, log-softmax and the row-wise losses (ops/softmax.hpp, nn/loss.hpp) ====================

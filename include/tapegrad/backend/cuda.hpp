@@ -680,6 +680,28 @@ struct Ops<Cuda> {
                         cuda::stream());
         cuda::check_launch("Adam step");
     }
+
+    // ---- multi-tensor optimizer updates (backend/multi_tensor.hpp): one launch per list ---------------
+    /// sgd_step on every parameter of params[0, count), in one kernel launch (several past 80 parameters).
+    template <class T>
+    static void sgd_step_many(int64_t count, const SgdParam<T>* params, T lr, T momentum, T dampening,
+                              T weight_decay, bool nesterov) {
+        cuda::sgd_step_many(count, params, lr, momentum, dampening, weight_decay, nesterov, cuda::stream());
+        cuda::check_launch("SGD step");
+    }
+    /// adam_step on every parameter of params[0, count), in one kernel launch (several past 48 parameters).
+    template <class T>
+    static void adam_step_many(int64_t count, const AdamParam<T>* params, T lr, T beta1, T beta2, T eps,
+                               T weight_decay, bool decoupled, bool amsgrad) {
+        cuda::adam_step_many(count, params, lr, beta1, beta2, eps, weight_decay, decoupled, amsgrad, cuda::stream());
+        cuda::check_launch("Adam step");
+    }
+    /// fill on every buffer of buffers[0, count), in one kernel launch (several past 160 buffers).
+    template <class T>
+    static void fill_many(int64_t count, const Buffer<T>* buffers, T value) {
+        cuda::fill_many(count, buffers, value, cuda::stream());
+        cuda::check_launch("fill_many");
+    }
 };
 
 }  // namespace backend

@@ -78,23 +78,31 @@ public:
     ///
     /// which is `p -= lr * m_hat / (sqrt(v_hat) + eps)` with the bias-corrected `m_hat = m / (1 - beta1^t)`
     /// and `v_hat = v' / (1 - beta2^t)`, arranged as PyTorch does.
+    ///
+    /// All parameters in one `adam_step_many` call (one kernel launch on the GPU, not one per parameter),
+    /// each with the bias corrections of its own step count t.
     void step() override {
         NoGradGuard no_grad;
-        const double lr = this->lr();
+        size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
             if (!impl->grad) continue;  // no gradient: not part of this step (as in PyTorch)
             bool fresh = false;
             auto& st = this->param_state(i, fresh);
             const auto t = static_cast<double>(++st.step);
-            backend::Ops<D>::adam_step(impl->shape.numel(), impl->data(), impl->grad->data(),
-                                       st.buffers[0].data_ptr(), st.buffers[1].data_ptr(),
-                                       opt_.amsgrad ? st.buffers[2].data_ptr() : nullptr, static_cast<T>(lr),
-                                       static_cast<T>(opt_.beta1), static_cast<T>(opt_.beta2),
-                                       static_cast<T>(opt_.eps), static_cast<T>(opt_.weight_decay), decoupled_,
-                                       opt_.amsgrad, static_cast<T>(1 - std::pow(opt_.beta1, t)),
-                                       static_cast<T>(1 - std::pow(opt_.beta2, t)));
+            batch_[k++] = {.n = impl->shape.numel(),
+                           .p = impl->data(),
+                           .grad = impl->grad->data(),
+                           .m = st.buffers[0].data_ptr(),
+                           .v = st.buffers[1].data_ptr(),
+                           .vmax = opt_.amsgrad ? st.buffers[2].data_ptr() : nullptr,
+                           .bc1 = static_cast<T>(1 - std::pow(opt_.beta1, t)),
+                           .bc2 = static_cast<T>(1 - std::pow(opt_.beta2, t))};
         }
+        backend::Ops<D>::adam_step_many(static_cast<int64_t>(k), batch_.data(),
+                                        static_cast<T>(this->lr()), static_cast<T>(opt_.beta1),
+                                        static_cast<T>(opt_.beta2), static_cast<T>(opt_.eps),
+                                        static_cast<T>(opt_.weight_decay), decoupled_, opt_.amsgrad);
     }
 
 protected:
@@ -102,7 +110,9 @@ protected:
     Adam(std::vector<Tensor<T, D>> params, const char* name, const AdamOptions& options, bool decoupled)
         : Optimizer<T, D>(std::move(params), name, options.lr, names(validated(options, name)), true),
           opt_(options),
-          decoupled_(decoupled) {}
+          decoupled_(decoupled) {
+        batch_.resize(this->params().size());
+    }
 
 private:
     static const AdamOptions& validated(const AdamOptions& o, const char* who) {
@@ -122,6 +132,9 @@ private:
 
     AdamOptions opt_;
     bool decoupled_;
+    /// This step's parameters, rebuilt on each step (pointers change when a gradient or a buffer is created
+    /// or replaced) in storage sized once, one entry per parameter, so that a step allocates nothing.
+    std::vector<backend::AdamParam<T>> batch_;
 };
 
 /// AdamW, Adam with decoupled weight decay: `AdamW opt(model.parameters(), {.lr = 1e-3, .weight_decay = 0.01});`.

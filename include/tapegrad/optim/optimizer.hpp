@@ -21,6 +21,7 @@
 /// `0.exp_avg`) follows `torch.optim`.
 
 #include <tapegrad/autograd/tape.hpp>
+#include <tapegrad/backend/multi_tensor.hpp>
 #include <tapegrad/core/device.hpp>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/tensor.hpp>
@@ -111,8 +112,12 @@ public:
     /// Named state tensors, as returned by `state()` and accepted by `load_state()`.
     using NamedTensors = std::vector<std::pair<std::string, Tensor<T, D>>>;
 
+    /// One `fill_many` over every gradient (one kernel launch on the GPU, not one per parameter).
     void zero_grad() override {
-        for (Tensor<T, D>& p : params_) p.zero_grad();
+        size_t k = 0;  // gradients, packed at the front of grads_
+        for (const Tensor<T, D>& p : params_)
+            if (const auto& g = p.impl()->grad) grads_[k++] = {.n = p.numel(), .data = g->data()};
+        backend::Ops<D>::fill_many(static_cast<int64_t>(k), grads_.data(), T(0));
     }
 
     /// The parameters, in the order given to the constructor.
@@ -232,6 +237,7 @@ protected:
           buffer_names_(std::move(buffer_names)),
           counts_steps_(counts_steps),
           states_(params_.size()) {
+        grads_.resize(params_.size());
         TAPEGRAD_CHECK(!params_.empty(), ValueError, name, ": got an empty parameter list");
         for (size_t i = 0; i < params_.size(); ++i) {
             TAPEGRAD_CHECK(params_[i].defined(), ValueError, name, ": parameter ", i, " is an undefined tensor");
@@ -290,6 +296,9 @@ private:
     std::vector<const char*> buffer_names_;
     bool counts_steps_;
     std::vector<ParamState> states_;  ///< one per parameter, same order as params()
+    /// zero_grad's list of gradient buffers, rebuilt on each call (pointers change when a gradient is
+    /// created or dropped) in storage sized once, one entry per parameter, so that zero_grad never allocates.
+    std::vector<backend::Buffer<T>> grads_;
 };
 
 }  // namespace tapegrad::optim

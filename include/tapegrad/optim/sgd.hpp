@@ -36,7 +36,9 @@ public:
 
     /// Throws ValueError naming the option and its value for an invalid hyper-parameter.
     explicit SGD(std::vector<Tensor<T, D>> params, const SGDOptions& options = {})
-        : Optimizer<T, D>(std::move(params), "SGD", options.lr, names(validated(options)), false), opt_(options) {}
+        : Optimizer<T, D>(std::move(params), "SGD", options.lr, names(validated(options)), false), opt_(options) {
+        batch_.resize(this->params().size());
+    }
 
     /// The hyper-parameters, with the current learning rate.
     [[nodiscard]] SGDOptions options() const {
@@ -52,18 +54,26 @@ public:
     ///     b  = mu * b + (1 - dampening) * g                (later steps)
     ///     g  = g + mu * b  if nesterov,  else  g = b       (if mu != 0)
     ///     p  = p - lr * g
+    ///
+    /// All parameters in one `sgd_step_many` call: one kernel launch on the GPU, not one per parameter.
     void step() override {
         NoGradGuard no_grad;
-        const T lr = static_cast<T>(this->lr()), mu = static_cast<T>(opt_.momentum),
-                damp = static_cast<T>(opt_.dampening), wd = static_cast<T>(opt_.weight_decay);
+        size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
             if (!impl->grad) continue;  // no gradient: not part of this step (as in PyTorch)
             bool fresh = false;
             T* buf = opt_.momentum == 0 ? nullptr : this->param_state(i, fresh).buffers[0].data_ptr();
-            backend::Ops<D>::sgd_step(impl->shape.numel(), impl->data(), impl->grad->data(), buf, lr, mu, damp, wd,
-                                      opt_.nesterov, fresh);
+            batch_[k++] = {.n = impl->shape.numel(),
+                           .p = impl->data(),
+                           .grad = impl->grad->data(),
+                           .momentum_buf = buf,
+                           .first_step = fresh};
         }
+        backend::Ops<D>::sgd_step_many(static_cast<int64_t>(k), batch_.data(),
+                                       static_cast<T>(this->lr()), static_cast<T>(opt_.momentum),
+                                       static_cast<T>(opt_.dampening), static_cast<T>(opt_.weight_decay),
+                                       opt_.nesterov);
     }
 
 private:
@@ -85,6 +95,9 @@ private:
     }
 
     SGDOptions opt_;
+    /// This step's parameters, rebuilt on each step (pointers change when a gradient or a buffer is created
+    /// or replaced) in storage sized once, one entry per parameter, so that a step allocates nothing.
+    std::vector<backend::SgdParam<T>> batch_;
 };
 
 }  // namespace tapegrad::optim

@@ -11,6 +11,7 @@
 /// They only enqueue: errors of the launch itself are checked (cudaGetLastError) and thrown by the caller
 /// in backend/cuda.hpp; errors inside a kernel surface at the next synchronising call.
 
+#include <tapegrad/backend/multi_tensor.hpp>
 #include <tapegrad/backend/strided.hpp>
 
 #include <cuda_runtime_api.h>
@@ -129,5 +130,27 @@ void adam_step(int64_t n, T* p, const T* grad, T* m, T* v, T* vmax, T lr, T beta
 template <class T>
 void gather_batch(int64_t rows, int64_t cols, const T* src, const int64_t* labels, const int64_t* perm, int64_t limit,
                   int64_t* cursor, T* out, int64_t* out_labels, cudaStream_t stream);
+
+// ---- multi-tensor optimizer updates (optim_many.cu): a whole list of tensors per kernel launch -----------
+// Each list goes to the kernel by value as a table of pointers and sizes (no device memory, no upload, no
+// synchronisation, so the launches can be captured in a CUDA Graph); a list longer than one table takes
+// several launches. Empty tensors are skipped; a list of empty tensors launches nothing.
+
+/// sgd_step on every parameter of params[0, count), each with its own buffer and first-step flag: one
+/// launch for up to 80 non-empty parameters.
+template <class T>
+void sgd_step_many(int64_t count, const backend::SgdParam<T>* params, T lr, T momentum, T dampening, T weight_decay,
+                   bool nesterov, cudaStream_t stream);
+/// adam_step on every parameter of params[0, count), each with its own bias corrections: one launch for up
+/// to 48 non-empty parameters.
+template <class T>
+void adam_step_many(int64_t count, const backend::AdamParam<T>* params, T lr, T beta1, T beta2, T eps,
+                    T weight_decay, bool decoupled, bool amsgrad, cudaStream_t stream);
+/// buffers[i].data[0, n) = value for every i < count: one launch for up to 160 non-empty buffers.
+template <class T>
+void fill_many(int64_t count, const backend::Buffer<T>* buffers, T value, cudaStream_t stream);
+/// Kernel launches made by sgd_step_many, adam_step_many and fill_many so far in this process (for tests
+/// that check a step is one launch).
+int64_t multi_tensor_launches() noexcept;
 
 }  // namespace tapegrad::cuda
