@@ -80,9 +80,13 @@ public:
     /// and `v_hat = v' / (1 - beta2^t)`, arranged as PyTorch does.
     ///
     /// All parameters in one `adam_step_many` call (one kernel launch on the GPU, not one per parameter),
-    /// each with the bias corrections of its own step count t.
+    /// each with the bias corrections of its own step count t. Refused (DeviceError) inside a CUDA graph
+    /// capture, since t advances on the host.
     void step() override {
         NoGradGuard no_grad;
+        TAPEGRAD_CHECK(!backend::Ops<D>::capturing(), DeviceError, this->name(), ": a step cannot be captured into a ",
+                       "CUDA graph: its bias corrections 1 - beta^t are computed on the host at every step, so a ",
+                       "replay would repeat the captured step's t forever. Run it eagerly, or capture SGD");
         size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();

@@ -253,6 +253,9 @@ protected:
     /// The state of parameter `i`, created on first use with zero-filled buffers; `fresh` tells the caller
     /// it was just created (SGD copies the gradient into its momentum buffer then, Adagrad fills its sum).
     /// The only place a step allocates, and only on a parameter's first update.
+    /// Whether parameter i has state yet (it has been updated, or its state was loaded).
+    [[nodiscard]] bool has_state(size_t i) const noexcept { return states_[i].initialized; }
+
     ParamState& param_state(size_t i, bool& fresh) {
         ParamState& st = states_[i];
         fresh = !st.initialized;

@@ -56,8 +56,17 @@ public:
     ///     p  = p - lr * g
     ///
     /// All parameters in one `sgd_step_many` call: one kernel launch on the GPU, not one per parameter.
+    ///
+    /// In a step captured into a CUDA graph (cuda::Graph), the first step with momentum is refused
+    /// (DeviceError): it creates the buffers and sets b = g, which every replay would then repeat.
     void step() override {
         NoGradGuard no_grad;
+        if (backend::Ops<D>::capturing() && opt_.momentum != 0)
+            for (size_t i = 0; i < this->params().size(); ++i)
+                TAPEGRAD_CHECK(!this->params()[i].impl()->grad || this->has_state(i), DeviceError,
+                               "SGD: the first step with momentum cannot be captured into a CUDA graph (it creates ",
+                               "the momentum buffers and sets them to the gradient, which every replay would redo); ",
+                               "take one step eagerly before capturing");
         size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
