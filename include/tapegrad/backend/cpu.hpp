@@ -87,7 +87,7 @@ struct Ops<Cpu> {
         const int64_t start = *cursor;
         for (int64_t i = 0; i < rows; ++i) {
             const int64_t k = perm[start + i];
-            std::memcpy(out + i * cols, src + k * cols, static_cast<size_t>(cols) * sizeof(T));
+            if (cols > 0) std::memcpy(out + i * cols, src + k * cols, static_cast<size_t>(cols) * sizeof(T));
             out_labels[i] = labels[k];
         }
         *cursor = start + 2 * rows <= limit ? start + rows : 0;

@@ -102,7 +102,6 @@ struct Context {
     cudaStream_t stream = nullptr;
     cublasHandle_t blas = nullptr;
     bool allow_tf32 = false;
-    bool capturing = false;  ///< a cuda::Graph capture is in progress
 
     static Context& get() {
         static Context ctx = make();
@@ -146,15 +145,22 @@ inline void synchronize();
 
 /// Throws DeviceError when a CUDA graph is being captured: `what` (a host round trip, a synchronisation)
 /// cannot be recorded into a graph. See cuda::Graph.
+/// Set while a cuda::Graph capture is in progress. Process-wide, like the stream: while a capture runs,
+/// CUDA work from any thread goes into the graph, so other threads must leave CUDA tensors alone.
+inline std::atomic<bool>& capture_flag() noexcept {
+    static std::atomic<bool> flag{false};
+    return flag;
+}
+
 inline void check_not_capturing(const char* what) {
-    TAPEGRAD_CHECK(!Context::get().capturing, DeviceError, "cuda::Graph: ", what,
+    TAPEGRAD_CHECK(!capture_flag().load(std::memory_order_relaxed), DeviceError, "cuda::Graph: ", what,
                    " cannot be captured into a CUDA graph (a graph replays device work only; the host is not part of "
                    "it). Move it out of the captured step, or keep the data on the device (e.g. Labels<Cuda> instead "
                    "of host labels, data::DeviceLoader instead of a host loader)");
 }
 
 /// Whether a cuda::Graph capture is in progress (work enqueued now is recorded, not run).
-inline bool capturing() { return Context::get().capturing; }
+inline bool capturing() noexcept { return capture_flag().load(std::memory_order_relaxed); }
 
 inline void synchronize() {
     check_not_capturing("waiting for the GPU (cuda::synchronize)");
@@ -223,12 +229,7 @@ public:
         void* p = device_malloc(size, pool != nullptr);
         if (pool) {
             const std::lock_guard<std::mutex> lock(mutex_);
-            try {
-                adopt(p, size, pool);
-            } catch (...) {
-                (void)cudaFree(p);
-                throw;
-            }
+            adopt(p, size, pool);  // on failure the new block is dropped: no cudaFree during a capture
         }
         return p;
     }
@@ -249,7 +250,9 @@ public:
                     }
                     pool.bytes -= static_cast<int64_t>(size);
                     graph_bytes_ -= static_cast<int64_t>(size);
-                    owner_.erase(it);  // its graph is gone: back to the eager cache below
+                    owner_.erase(it);  // its graph is gone
+                    release_block(p, c);
+                    return;
                 }
             }
             if (capture_pool_) {  // freed during a capture: the captured work may still use it on replay
@@ -259,8 +262,10 @@ public:
             }
             free_[c].push_back(p);
             cached_ += static_cast<int64_t>(size);
-        } catch (...) {  // no host memory for the lists: give the block back instead (never during a capture)
-            if (!capture_pool_) {
+        } catch (...) {
+            // No host memory for the lists. A block a graph may still use is dropped (leaked), never freed;
+            // a plain eager block goes back to the driver.
+            if (!capture_pool_ && open_pools_ == 0 && !owner_.contains(p)) {
                 (void)cudaFree(p);
                 frees_.fetch_add(1, std::memory_order_relaxed);
             }
@@ -283,36 +288,44 @@ public:
         cached_ = 0;
     }
 
-    /// From now on, blocks handed out or freed belong to `pool` (cuda::Graph::capture).
+    /// From now on, blocks handed out or freed belong to `pool`, a new, open pool (cuda::Graph::capture).
     void begin_capture(std::shared_ptr<Pool> pool) {
         const std::lock_guard<std::mutex> lock(mutex_);
         capture_pool_ = std::move(pool);
+        ++open_pools_;
     }
     void end_capture() noexcept {
         const std::lock_guard<std::mutex> lock(mutex_);
         capture_pool_.reset();
     }
-    /// The pool's graph is gone: its free blocks return to the eager cache now, its blocks still in use
-    /// when their tensors die. The caller has made sure no replay is still running, or that everything
-    /// enqueued later runs after it (one stream).
+    /// The pool's graph is gone (or its capture failed). Its free blocks, and later its blocks still in use
+    /// when their tensors die, are released: to the eager cache once no graph pool is open any more, and
+    /// until then held back (a block one graph's capture used may also have been used by another graph's
+    /// capture, which would still replay on it). The caller has made sure that everything enqueued later
+    /// runs after any replay still queued (one stream). Closing twice does nothing.
     void close_pool(Pool& pool) noexcept {
         const std::lock_guard<std::mutex> lock(mutex_);
+        if (!pool.open) return;
         pool.open = false;
+        --open_pools_;
         for (size_t c = 0; c < 64; ++c) {
             for (void* p : pool.free[c]) {
                 const auto size = int64_t{1} << c;
                 owner_.erase(p);
                 pool.bytes -= size;
                 graph_bytes_ -= size;
-                try {
-                    free_[c].push_back(p);
-                    cached_ += size;
-                } catch (...) {
-                    (void)cudaFree(p);
-                    frees_.fetch_add(1, std::memory_order_relaxed);
-                }
+                release_block(p, c);
             }
             pool.free[c].clear();
+        }
+        if (open_pools_ == 0) {
+            for (size_t c = 0; c < 64; ++c) {
+                for (void* p : retired_[c]) {
+                    graph_bytes_ -= int64_t{1} << c;
+                    release_block(p, c);  // to the eager cache now
+                }
+                retired_[c].clear();
+            }
         }
     }
 
@@ -344,6 +357,23 @@ private:
         return p;
     }
 
+    /// A block no graph pool owns any more (mutex held): to the eager cache when no pool is open, else held
+    /// back in retired_ (see close_pool; counted in graph_bytes). Never throws: a block that finds no room in
+    /// a list is dropped.
+    void release_block(void* p, size_t c) noexcept {
+        const auto size = int64_t{1} << c;
+        try {
+            if (open_pools_ > 0) {
+                retired_[c].push_back(p);
+                graph_bytes_ += size;
+                return;
+            }
+            free_[c].push_back(p);
+            cached_ += size;
+        } catch (...) {
+        }
+    }
+
     /// Makes `pool` the owner of block p (mutex held).
     void adopt(void* p, size_t size, const std::shared_ptr<Pool>& pool) {
         owner_.emplace(p, pool);
@@ -353,8 +383,10 @@ private:
 
     std::mutex mutex_;
     std::vector<void*> free_[64];
+    std::vector<void*> retired_[64];  ///< released by closed pools while other pools are open
     int64_t cached_ = 0;
     int64_t graph_bytes_ = 0;
+    int64_t open_pools_ = 0;
     std::shared_ptr<Pool> capture_pool_;
     std::unordered_map<void*, std::shared_ptr<Pool>> owner_;  ///< blocks owned by graph pools
     std::atomic<int64_t> mallocs_{0}, frees_{0};
@@ -744,7 +776,9 @@ namespace cuda {
 ///  - SGD with momentum must have taken one step before a capture (its first step differs from the others),
 ///    and Adam cannot be captured (its bias correction is computed on the host each step); both throw.
 /// Memory: blocks the captured work uses are reserved for the graph (cuda::MemoryStats::graph_bytes) and
-/// return to the cache when the graph is destroyed or captures again.
+/// return to the cache when the graph is destroyed or captures again (while other graphs live, only once
+/// they are gone too: their captures may have used the same blocks). A capture may take blocks the eager
+/// cache held, so the first eager step after a capture may call cudaMalloc again.
 class Graph {
 public:
     Graph() = default;
@@ -759,19 +793,22 @@ public:
     template <class F>
     auto capture(F&& step) -> std::invoke_result_t<F&> {
         using R = std::invoke_result_t<F&>;
-        reset();
-        Context& ctx = Context::get();
-        TAPEGRAD_CHECK(!ctx.capturing, DeviceError, "cuda::Graph::capture: another capture is in progress (captures ",
+        static_assert(!std::is_reference_v<R>, "cuda::Graph::capture: the step must return a value (e.g. the loss "
+                                               "tensor) or nothing, not a reference.");
+        TAPEGRAD_CHECK(!capturing(), DeviceError, "cuda::Graph::capture: another capture is in progress (captures ",
                        "cannot nest)");
-        check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize (before graph capture)");
+        reset();
+        const cudaStream_t st = stream();
+        check(cudaStreamSynchronize(st), "cudaStreamSynchronize (before graph capture)");
         pool_ = std::make_shared<DeviceAllocator::Pool>();
         DeviceAllocator::get().begin_capture(pool_);
-        const cudaError_t began = cudaStreamBeginCapture(ctx.stream, cudaStreamCaptureModeThreadLocal);
+        const cudaError_t began = cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal);
         if (began != cudaSuccess) {
             DeviceAllocator::get().end_capture();
+            reset();
             check(began, "cudaStreamBeginCapture");
         }
-        ctx.capturing = true;
+        capture_flag().store(true);
         std::optional<std::conditional_t<std::is_void_v<R>, int, R>> result;
         try {
             if constexpr (std::is_void_v<R>) {
@@ -781,27 +818,48 @@ public:
                 result.emplace(step());
             }
         } catch (...) {
-            abandon(ctx);
+            cudaGraph_t partial = nullptr;
+            (void)cudaStreamEndCapture(st, &partial);
+            if (partial) (void)cudaGraphDestroy(partial);
+            (void)cudaGetLastError();
+            capture_flag().store(false);
+            DeviceAllocator::get().end_capture();
+            reset();
             throw;
         }
         cudaGraph_t graph = nullptr;
-        const cudaError_t ended = cudaStreamEndCapture(ctx.stream, &graph);
-        ctx.capturing = false;
+        const cudaError_t ended = cudaStreamEndCapture(st, &graph);
+        capture_flag().store(false);
         DeviceAllocator::get().end_capture();
-        if (ended == cudaErrorStreamCaptureInvalidated || ended == cudaErrorStreamCaptureUnsupported) {
+        cudaError_t s = ended;
+        const char* call = "cudaStreamEndCapture";
+        size_t nodes = 0;
+        cudaGraphExec_t exec = nullptr;
+        if (s == cudaSuccess) {
+            call = "cudaGraphGetNodes";
+            s = cudaGraphGetNodes(graph, nullptr, &nodes);
+        }
+        if (s == cudaSuccess) {
+            call = "cudaGraphInstantiate";
+            s = cudaGraphInstantiate(&exec, graph, 0);
+            if (s != cudaSuccess) exec = nullptr;
+        }
+        if (graph) (void)cudaGraphDestroy(graph);
+        if (s == cudaSuccess) {  // the graph's one-time setup now, so that the first replay costs what others do
+            call = "cudaGraphUpload";
+            s = cudaGraphUpload(exec, st);
+        }
+        if (s != cudaSuccess) {
             (void)cudaGetLastError();
-            if (graph) (void)cudaGraphDestroy(graph);
-            TAPEGRAD_CHECK(false, DeviceError, "cuda::Graph::capture: the captured work was invalidated (",
+            if (exec) (void)cudaGraphExecDestroy(exec);
+            reset();
+            TAPEGRAD_CHECK(ended != cudaErrorStreamCaptureInvalidated && ended != cudaErrorStreamCaptureUnsupported,
+                           DeviceError, "cuda::Graph::capture: the captured work was invalidated (",
                            cudaGetErrorString(ended), "): something in the step called a CUDA function that cannot ",
                            "be captured, or another thread used the GPU during the capture");
+            check(s, call);
         }
-        check(ended, "cudaStreamEndCapture");
-        size_t nodes = 0;
-        cudaError_t s = cudaGraphGetNodes(graph, nullptr, &nodes);
-        if (s == cudaSuccess) s = cudaGraphInstantiate(&exec_, graph, 0);
-        (void)cudaGraphDestroy(graph);
-        if (s != cudaSuccess) exec_ = nullptr;
-        check(s, "cudaGraphInstantiate");
+        exec_ = exec;
         nodes_ = nodes;
         if constexpr (!std::is_void_v<R>) return std::move(*result);
     }
@@ -832,19 +890,6 @@ public:
     }
 
 private:
-    void abandon(Context& ctx) noexcept {
-        cudaGraph_t graph = nullptr;
-        (void)cudaStreamEndCapture(ctx.stream, &graph);
-        if (graph) (void)cudaGraphDestroy(graph);
-        (void)cudaGetLastError();
-        ctx.capturing = false;
-        DeviceAllocator::get().end_capture();
-        if (pool_) {
-            DeviceAllocator::get().close_pool(*pool_);
-            pool_.reset();
-        }
-    }
-
     cudaGraphExec_t exec_ = nullptr;
     std::shared_ptr<DeviceAllocator::Pool> pool_;
     size_t nodes_ = 0;

@@ -26,6 +26,7 @@
 /// batches live in fixed buffers).
 ///
 /// `x()` and `y()` are fixed buffers, overwritten by each `next()`: a batch is only valid until the next.
+/// (Before the first next() they hold the first batch of the unshuffled order.)
 /// Calling next() more often than num_batches() in an epoch starts that epoch's order again from the
 /// first batch (it never reads past the order).
 
@@ -70,6 +71,8 @@ public:
         cursor_ = tapegrad::detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(1), 1, true);
         B::upload(n_, order_.data(), perm_->data);
         const int64_t zero = 0;
+        B::upload(int64_t{1}, &zero, cursor_->data);
+        next();  // x() and y() hold the first batch, never garbage a loss could index with
         B::upload(int64_t{1}, &zero, cursor_->data);
     }
 

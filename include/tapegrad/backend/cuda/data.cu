@@ -11,16 +11,17 @@ namespace tapegrad::cuda {
 namespace detail {
 
 /// out[i, c] = src[perm[start + i], c], out_labels[i] = labels[perm[start + i]] with start = *cursor; one
-/// thread per element of out (the threads of a row read one source row).
+/// thread per element of out (the threads of a row read one source row), one per row when rows are empty.
 template <class T>
 __global__ void gather_batch_kernel(int64_t rows, int64_t cols, const T* src, const int64_t* labels,
                                     const int64_t* perm, const int64_t* cursor, T* out, int64_t* out_labels) {
     const int64_t start = *cursor;
-    const int64_t total = rows * cols;
+    const int64_t width = cols > 0 ? cols : 1;
+    const int64_t total = rows * width;
     for (int64_t j = global_thread(); j < total; j += grid_threads()) {
-        const int64_t i = j / cols, c = j - i * cols;
+        const int64_t i = j / width, c = j - i * width;
         const int64_t k = perm[start + i];
-        out[j] = src[k * cols + c];
+        if (cols > 0) out[j] = src[k * cols + c];
         if (c == 0) out_labels[i] = labels[k];
     }
 }
@@ -41,9 +42,8 @@ void gather_batch(int64_t rows, int64_t cols, const T* src, const int64_t* label
                   int64_t* cursor, T* out, int64_t* out_labels, cudaStream_t stream) {
     if (rows <= 0) return;
     const int64_t total = rows * (cols > 0 ? cols : 1);
-    if (cols > 0)
-        detail::gather_batch_kernel<<<detail::grid_for(total), detail::block_size, 0, stream>>>(
-            rows, cols, src, labels, perm, cursor, out, out_labels);
+    detail::gather_batch_kernel<<<detail::grid_for(total), detail::block_size, 0, stream>>>(
+        rows, cols, src, labels, perm, cursor, out, out_labels);
     detail::advance_cursor_kernel<<<1, 1, 0, stream>>>(rows, limit, cursor);
 }
 
