@@ -13,6 +13,8 @@
 #include <tapegrad/io/checkpoint.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "gpu_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -28,6 +30,8 @@
 
 namespace {
 
+using tapegrad::testing::check_close;
+
 namespace fs = std::filesystem;
 namespace tg = tapegrad;
 namespace io = tapegrad::io;
@@ -38,18 +42,6 @@ using tg::Cuda;
 using CpuT = tg::Tensor<float, Cpu>;
 using GpuT = tg::Tensor<float, Cuda>;
 using Bytes = std::vector<unsigned char>;
-
-bool have_gpu() {
-    static const bool ok = tg::cuda::available();
-    return ok;
-}
-#define REQUIRE_GPU()                                                          \
-    do {                                                                       \
-        if (!have_gpu()) {                                                     \
-            MESSAGE("skipped: no CUDA GPU on this machine");                   \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
 
 /// A fresh directory under the system temp directory, removed with everything in it.
 struct TempDir {
@@ -98,18 +90,6 @@ std::vector<std::vector<T>> snapshot(const nn::Module<T, D>& m) {
     std::vector<std::vector<T>> out;
     for (const auto& [name, t] : m.state_dict()) out.push_back(t.to_vector());
     return out;
-}
-
-/// Checks |gpu - cpu| <= 1e-6 + 1e-5 |cpu| element by element, naming the first offender.
-void check_close(const std::string& what, const std::vector<float>& cpu, const std::vector<float>& gpu) {
-    REQUIRE_MESSAGE(cpu.size() == gpu.size(), what << ": sizes differ (" << cpu.size() << " vs " << gpu.size() << ")");
-    for (size_t i = 0; i < cpu.size(); ++i) {
-        const double c = cpu[i], g = gpu[i];
-        if (!(std::abs(g - c) <= 1e-6 + 1e-5 * std::abs(c))) {
-            FAIL_CHECK(what << ": element " << i << " is " << g << " on the GPU, " << c << " on the CPU");
-            return;
-        }
-    }
 }
 
 }  // namespace

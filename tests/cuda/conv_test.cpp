@@ -11,6 +11,8 @@
 #include <tapegrad/backend/cuda.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "gpu_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -22,6 +24,8 @@
 
 namespace {
 
+using tapegrad::testing::check_close;
+
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 using tg::Cpu;
@@ -29,32 +33,6 @@ using tg::Cuda;
 using tg::Shape;
 using CpuT = tg::Tensor<float, Cpu>;
 using GpuT = tg::Tensor<float, Cuda>;
-
-bool have_gpu() {
-    static const bool ok = tg::cuda::available();
-    return ok;
-}
-#define REQUIRE_GPU()                                                          \
-    do {                                                                       \
-        if (!have_gpu()) {                                                     \
-            MESSAGE("skipped: no CUDA GPU on this machine");                   \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
-
-/// Checks |gpu - cpu| <= abs_tol + 1e-5 |cpu| element by element (NaN matching NaN), naming the first offender.
-template <class T>
-void check_close(const std::string& what, const std::vector<T>& cpu, const std::vector<T>& gpu, double abs_tol) {
-    REQUIRE_MESSAGE(cpu.size() == gpu.size(), what << ": sizes differ (" << cpu.size() << " vs " << gpu.size() << ")");
-    for (size_t i = 0; i < cpu.size(); ++i) {
-        const double c = cpu[i], g = gpu[i];
-        const bool ok = (std::isnan(c) && std::isnan(g)) || (c == g) || std::abs(g - c) <= abs_tol + 1e-5 * std::abs(c);
-        if (!ok) {
-            FAIL_CHECK(what << ": element " << i << " is " << g << " on the GPU, " << c << " on the CPU");
-            return;
-        }
-    }
-}
 
 /// Runs `f` on the given CPU inputs and on their copies on the GPU, compares the outputs, then backpropagates
 /// sum(out * r) for a random r on both and compares every input's gradient. `k` is the longest sum the op

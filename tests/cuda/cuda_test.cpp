@@ -11,6 +11,8 @@
 #include <tapegrad/backend/cuda.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "gpu_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -21,6 +23,9 @@
 
 namespace {
 
+using tapegrad::testing::check_close;
+using tapegrad::testing::have_gpu;
+
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 namespace optim = tapegrad::optim;
@@ -29,32 +34,6 @@ using tg::Cuda;
 using tg::Shape;
 using CpuT = tg::Tensor<float, Cpu>;
 using GpuT = tg::Tensor<float, Cuda>;
-
-bool have_gpu() {
-    static const bool ok = tg::cuda::available();
-    return ok;
-}
-#define REQUIRE_GPU()                                                          \
-    do {                                                                       \
-        if (!have_gpu()) {                                                     \
-            MESSAGE("skipped: no CUDA GPU on this machine");                   \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
-
-/// Checks |gpu - cpu| <= abs_tol + 1e-5 |cpu| element by element, naming the first offender.
-void check_close(const std::string& what, const std::vector<float>& cpu, const std::vector<float>& gpu,
-                 double abs_tol) {
-    REQUIRE_MESSAGE(cpu.size() == gpu.size(), what << ": sizes differ (" << cpu.size() << " vs " << gpu.size() << ")");
-    for (size_t i = 0; i < cpu.size(); ++i) {
-        const double c = cpu[i], g = gpu[i];
-        const bool ok = (std::isnan(c) && std::isnan(g)) || (c == g) || std::abs(g - c) <= abs_tol + 1e-5 * std::abs(c);
-        if (!ok) {
-            FAIL_CHECK(what << ": element " << i << " is " << g << " on the GPU, " << c << " on the CPU");
-            return;
-        }
-    }
-}
 
 using Inputs = std::vector<Shape>;
 

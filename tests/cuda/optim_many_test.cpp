@@ -12,6 +12,8 @@
 #include <tapegrad/backend/cuda.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "gpu_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -24,24 +26,13 @@
 
 namespace {
 
+
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 namespace optim = tapegrad::optim;
 namespace backend = tapegrad::backend;
 using tg::Cpu;
 using tg::Cuda;
-
-bool have_gpu() {
-    static const bool ok = tg::cuda::available();
-    return ok;
-}
-#define REQUIRE_GPU()                                                          \
-    do {                                                                       \
-        if (!have_gpu()) {                                                     \
-            MESSAGE("skipped: no CUDA GPU on this machine");                   \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
 
 #if defined(__FMA__) || defined(__aarch64__)
 constexpr bool cpu_may_contract = true;  // the host compiler may fuse a * b + c: compare with a tolerance
