@@ -67,6 +67,7 @@ struct CudaStepGraph final : examples::StepGraph {
     tg::cuda::Graph graph;
     void capture(const std::function<void()>& step) override { graph.capture(step); }
     void replay() override { graph.replay(); }
+    void reset() override { graph.reset(); }
 };
 #endif
 

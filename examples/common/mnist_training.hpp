@@ -115,6 +115,8 @@ struct StepGraph {
     virtual ~StepGraph() = default;
     virtual void capture(const std::function<void()>& step) = 0;
     virtual void replay() = 0;
+    /// Drops the captured step (before what it uses goes away).
+    virtual void reset() = 0;
 };
 
 /// The training loop on a device other than the CPU: as `train`, with the batches gathered on the device,
@@ -168,6 +170,7 @@ History train_on_device(tg::nn::Module<float, D>& net, tg::optim::Optimizer<floa
         h.add_epoch(epoch, epochs, loss, evaluate<D>(net, train_set), evaluate<D>(net, test_set),
                     std::chrono::duration<double>(Clock::now() - te).count());
     }
+    if (graph) graph->reset();  // it replays on the loader's buffers, which die with this function
     h.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return h;
 }
