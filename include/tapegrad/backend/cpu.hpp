@@ -23,6 +23,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <type_traits>
 
 namespace tapegrad::backend {
 
@@ -116,6 +117,13 @@ struct Ops<Cpu> {
     /// y[i] = f(x[i])
     template <class T, class F>
     static void map(int64_t n, const T* x, T* y, const F& f) {
+        if constexpr (std::is_same_v<F, fn::Tanh> && std::is_same_v<T, float>) {
+            // Eigen's vectorised float tanh (a rational approximation, within 8 ulp of std::tanh and exactly
+            // +-1 beyond |x| ~ 7.9) is about 40x faster than calling std::tanh per element. Double keeps
+            // std::tanh: Eigen 3.4 has no vectorised double tanh, and gradcheck runs in double.
+            UVec<T>(y, n) = CUVec<T>(x, n).tanh();
+            return;
+        }
         for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
     }
     /// dx[i] += f.backward(x[i], y[i], dy[i]), or = when `assign` (then dx may be dy itself).

@@ -200,6 +200,31 @@ TEST_CASE_TEMPLATE("elementwise: float and double agree", T, float, double) {
     CHECK(w.grad().to_vector() == std::vector<T>{T(3), T(12)});
 }
 
+TEST_CASE("tanh in float (Eigen's vectorised approximation) stays within 8 ulp of std::tanh, with its edge cases") {
+    std::vector<float> v;
+    for (int i = -200000; i <= 200000; ++i) v.push_back(static_cast<float>(i) * 1e-4f);  // [-20, 20]
+    for (float e = 1e-30f; e < 1e-2f; e *= 3.7f) {
+        v.push_back(e);
+        v.push_back(-e);
+    }
+    const float inf = std::numeric_limits<float>::infinity();
+    v.insert(v.end(), {inf, -inf, std::numeric_limits<float>::quiet_NaN(), 0.f, -0.f});
+    const std::vector<float> y = tanh(TensorF::from({static_cast<int64_t>(v.size())}, v)).to_vector();
+    for (size_t i = 0; i < v.size(); ++i) {
+        const float want = std::tanh(v[i]);
+        if (std::isnan(want)) {
+            CHECK(std::isnan(y[i]));
+            continue;
+        }
+        const float ulp = std::nextafter(std::abs(want), inf) - std::abs(want);
+        if (!(std::abs(y[i] - want) <= 8 * ulp && std::abs(y[i]) <= 1.f)) {
+            FAIL_CHECK("tanh(" << v[i] << ") = " << y[i] << ", std::tanh gives " << want);
+            break;
+        }
+    }
+    CHECK(std::signbit(y[v.size() - 1]));  // tanh(-0) = -0
+}
+
 TEST_CASE("elementwise: argument errors") {
     CHECK_THROWS_WITH_AS(clamp(TensorD::zeros({2}), 1.0, -1.0), "clamp: lower bound 1 is above upper bound -1",
                          ValueError);
