@@ -25,6 +25,7 @@
 /// Errors: a failing CUDA or cuBLAS call throws `DeviceError` naming the call and the CUDA error string;
 /// using a CUDA tensor on a machine without a usable GPU throws `DeviceError` at first use, with the reason.
 
+#include <tapegrad/backend/counter_rng.hpp>
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/backend/cuda/kernels.cuh>
 #include <tapegrad/backend/functors.hpp>
@@ -702,6 +703,16 @@ struct Ops<Cuda> {
         cuda::fill_many(count, buffers, value, cuda::stream());
         cuda::check_launch("fill_many");
     }
+
+    // ==== random masks (nn/dropout.hpp), from the counter-based generator of backend/counter_rng.hpp ======
+    /// As Ops<Cpu>::dropout_mask, drawn on the GPU: the same seed and offset give the same mask, bit for bit.
+    template <class T>
+    static void dropout_mask(int64_t n, double p, uint64_t seed, uint64_t offset, T* mask) {
+        cuda::dropout_mask(n, dropout_threshold(p), static_cast<T>(1.0 / (1.0 - p)), seed, offset, mask,
+                           cuda::stream());
+        cuda::check_launch("dropout");
+    }
+    // ==== end of the random-mask section ===================================================================
 };
 
 }  // namespace backend
