@@ -747,8 +747,9 @@ namespace cuda {
 ///  - Inputs are read from where they were at capture: refresh them on the device between replays (a
 ///    DeviceLoader's next() inside the step does that), never with new host tensors.
 ///  - Nothing in the step may read values back to the host or copy from the host (item(), to<Cpu>, host
-///    labels, dropout's host-drawn masks, the indices of max() over an axis): these throw DeviceError naming the
-///    operation, and the capture is abandoned.
+///    labels, the indices of max() over an axis): these throw DeviceError naming the operation, and the
+///    capture is abandoned. Dropout in training mode throws too: each call draws its mask's seed on the host,
+///    so a replay would repeat the captured mask instead of drawing a new one.
 ///  - Every tensor the step uses that was made before the capture (parameters, optimizer state, the
 ///    loader's buffers) must outlive the graph, and keep its buffer: an optimizer's load_state() replaces
 ///    its buffers, so call it before capturing.
