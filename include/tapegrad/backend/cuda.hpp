@@ -749,7 +749,9 @@ namespace cuda {
 ///  - Nothing in the step may read values back to the host or copy from the host (item(), to<Cpu>, host
 ///    labels, the indices of max() over an axis): these throw DeviceError naming the operation, and the
 ///    capture is abandoned. Dropout in training mode throws too: each call draws its mask's seed on the host,
-///    so a replay would repeat the captured mask instead of drawing a new one.
+///    so a replay would repeat the captured mask instead of drawing a new one. So does batch norm with
+///    momentum=None in training (it reads num_batches_tracked back); with a momentum it captures, and every
+///    replay updates the running statistics and the count.
 ///  - Every tensor the step uses that was made before the capture (parameters, optimizer state, the
 ///    loader's buffers) must outlive the graph, and keep its buffer: an optimizer's load_state() replaces
 ///    its buffers, so call it before capturing.
