@@ -2,7 +2,7 @@
 /// \file
 /// The CPU primitives of the convolutional layers: the convolution (im2col + matrix products, split over
 /// the batch across threads), im2col / col2im, max and average pooling, and the per-channel statistics of
-/// batch normalisation. Like backend/cpu.hpp they take raw buffers and sizes and
+/// batch normalisation (its running averages included). Like backend/cpu.hpp they take raw buffers and sizes and
 /// know nothing of `Tensor`; the ops in ops/conv.hpp and nn/batchnorm.hpp are written once against this list,
 /// and a CUDA backend would specialise `ConvOps<Cuda>` with the same members.
 ///
@@ -508,6 +508,38 @@ struct ConvOps<Cpu> {
                 q += (CUVec<T>(x + (n * C + c) * L, L).template cast<double>() - m).square().sum();
             mean[c] = static_cast<T>(m);
             var[c] = static_cast<T>(q / M);
+        }
+    }
+    /// Batch norm's statistics in training, in one call: mean[c] as channel_mean_var, invstd[c] =
+    /// 1 / sqrt(var[c] + eps) with the biased var[c], and, when running_mean and running_var are not null,
+    /// the running averages updated in place with the unbiased variance (M = N*L >= 2):
+    ///   running_mean = (1 - momentum) running_mean + momentum mean
+    ///   running_var  = (1 - momentum) running_var  + momentum var M / (M - 1)
+    ///  x: [N, C, L] -> mean, invstd: [C] (overwritten); running_mean, running_var: [C] (updated) or null
+    template <class T>
+    static void channel_batch_stats(int64_t N, int64_t C, int64_t L, const T* x, T eps, T momentum, T* mean,
+                                    T* invstd, T* running_mean, T* running_var) {
+        channel_mean_var(N, C, L, x, mean, invstd);  // the variance goes to invstd first, then is replaced
+        const int64_t M = N * L;
+        const T unbias = static_cast<T>(M) / static_cast<T>(M - 1);
+        for (int64_t c = 0; c < C; ++c) {
+            const T var = invstd[c];
+            if (running_mean) {
+                running_mean[c] = (T(1) - momentum) * running_mean[c] + momentum * mean[c];
+                running_var[c] = (T(1) - momentum) * running_var[c] + momentum * var * unbias;
+            }
+            invstd[c] = T(1) / std::sqrt(var + eps);
+        }
+    }
+    /// Batch norm's statistics in evaluation: mean[c] = running_mean[c], invstd[c] = 1 / sqrt(running_var[c]
+    /// + eps) (copies, so that a later training step's update of the running averages leaves a recorded
+    /// backward alone).  running_mean, running_var: [C] -> mean, invstd: [C]
+    template <class T>
+    static void channel_running_stats(int64_t C, const T* running_mean, const T* running_var, T eps, T* mean,
+                                      T* invstd) {
+        for (int64_t c = 0; c < C; ++c) {
+            mean[c] = running_mean[c];
+            invstd[c] = T(1) / std::sqrt(running_var[c] + eps);
         }
     }
     /// y[n, c, l] = (x[n, c, l] - mean[c]) * invstd[c] * gamma[c] + beta[c]; a null gamma is 1, a null beta 0.

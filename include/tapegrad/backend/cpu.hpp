@@ -6,6 +6,7 @@
 ///
 /// Broadcasting primitives take a `Strided` plan (backend/strided.hpp).
 
+#include <tapegrad/backend/counter_rng.hpp>
 #include <tapegrad/backend/functors.hpp>
 #include <tapegrad/backend/multi_tensor.hpp>
 #include <tapegrad/backend/pool.hpp>
@@ -486,6 +487,19 @@ struct Ops<Cpu> {
         for (int64_t r = 0; r < N; ++r) dlogp[r * C + labels[r]] -= scale * dloss[r * dloss_stride];
     }
     // ==== end of the softmax / row-wise loss section =====================================================
+
+    // ==== random masks (nn/dropout.hpp), from the counter-based generator of backend/counter_rng.hpp ======
+    /// mask[i] = 1/(1-p) where dropout_keeps(seed, offset + i, dropout_threshold(p)), else 0, for i < n:
+    /// element i of the stream `seed` counted from `offset`, so Ops<Cuda>::dropout_mask draws the same values.
+    /// p in [0, 1).  -> mask: [n]
+    template <class T>
+    static void dropout_mask(int64_t n, double p, uint64_t seed, uint64_t offset, T* mask) {
+        const uint64_t threshold = dropout_threshold(p);
+        const T keep = static_cast<T>(1.0 / (1.0 - p));
+        for (int64_t i = 0; i < n; ++i)
+            mask[i] = dropout_keeps(seed, offset + static_cast<uint64_t>(i), threshold) ? keep : T(0);
+    }
+    // ==== end of the random-mask section ===================================================================
 };
 
 }  // namespace tapegrad::backend

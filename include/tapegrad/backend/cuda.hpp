@@ -25,6 +25,7 @@
 /// Errors: a failing CUDA or cuBLAS call throws `DeviceError` naming the call and the CUDA error string;
 /// using a CUDA tensor on a machine without a usable GPU throws `DeviceError` at first use, with the reason.
 
+#include <tapegrad/backend/counter_rng.hpp>
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/backend/cuda/kernels.cuh>
 #include <tapegrad/backend/functors.hpp>
@@ -734,6 +735,16 @@ struct Ops<Cuda> {
         cuda::fill_many(count, buffers, value, cuda::stream());
         cuda::check_launch("fill_many");
     }
+
+    // ==== random masks (nn/dropout.hpp), from the counter-based generator of backend/counter_rng.hpp ======
+    /// As Ops<Cpu>::dropout_mask, drawn on the GPU: the same seed and offset give the same mask, bit for bit.
+    template <class T>
+    static void dropout_mask(int64_t n, double p, uint64_t seed, uint64_t offset, T* mask) {
+        cuda::dropout_mask(n, dropout_threshold(p), static_cast<T>(1.0 / (1.0 - p)), seed, offset, mask,
+                           cuda::stream());
+        cuda::check_launch("dropout");
+    }
+    // ==== end of the random-mask section ===================================================================
 };
 
 }  // namespace backend
@@ -768,8 +779,11 @@ namespace cuda {
 ///  - Inputs are read from where they were at capture: refresh them on the device between replays (a
 ///    DeviceLoader's next() inside the step does that), never with new host tensors.
 ///  - Nothing in the step may read values back to the host or copy from the host (item(), to<Cpu>, host
-///    labels, dropout's host-drawn masks, the indices of max() over an axis): these throw DeviceError naming the
-///    operation, and the capture is abandoned.
+///    labels, the indices of max() over an axis): these throw DeviceError naming the operation, and the
+///    capture is abandoned. Dropout in training mode throws too: each call draws its mask's seed on the host,
+///    so a replay would repeat the captured mask instead of drawing a new one. So does batch norm with
+///    momentum=None in training (it reads num_batches_tracked back); with a momentum it captures, and every
+///    replay updates the running statistics and the count.
 ///  - Every tensor the step uses that was made before the capture (parameters, optimizer state, the
 ///    loader's buffers) must outlive the graph, and keep its buffer: an optimizer's load_state() replaces
 ///    its buffers, so call it before capturing.

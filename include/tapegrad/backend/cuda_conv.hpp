@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// `backend::ConvOps<Cuda>`: the convolution and pooling primitives of backend/conv_cpu.hpp on the GPU, so
-/// conv2d, the poolings and nn::Conv2d / MaxPool2d / AvgPool2d / AdaptiveAvgPool2d work unchanged on
-/// `Tensor<T, Cuda>`. Included by backend/cuda.hpp; kernels in backend/cuda/conv.cu (declared in conv.cuh).
+/// conv2d, the poolings, batch_norm and nn::Conv2d / MaxPool2d / AvgPool2d / AdaptiveAvgPool2d / BatchNorm*d
+/// work unchanged on `Tensor<T, Cuda>`. Included by backend/cuda.hpp; kernels in backend/cuda/conv.cu and
+/// batchnorm.cu (declared in conv.cuh).
 ///
 /// The convolution is im2col + cuBLAS, a whole batch (or a chunk of its images) at a time rather than image
 /// by image, which would be one launch per image:
@@ -17,8 +18,9 @@
 /// chunk is the whole batch when conv2d keeps the column matrix for the backward (`cols`), else as many
 /// images as keep each scratch buffer under `chunk_elements`.
 ///
-/// Batch-norm statistics (ConvOps<Cpu>::channel_*) are not here: nn/batchnorm.hpp computes on host memory
-/// between its primitives, and says so at compile time for a device other than the CPU.
+/// Batch norm's per-channel statistics, normalisation and backward (the channel_* members, kernels in
+/// backend/cuda/batchnorm.cu) make nn::BatchNorm1d / BatchNorm2d work on the GPU too: one block per channel
+/// sums in double in a fixed order, so results are deterministic and differ from the CPU's by rounding only.
 
 #include <tapegrad/backend/conv_cpu.hpp>
 #include <tapegrad/backend/cuda.hpp>
@@ -183,6 +185,47 @@ struct ConvOps<Cuda> {
         cuda::adaptive_avg_pool2d_backward(conv_window(g), planes, dy, dx, cuda::stream());
         cuda::check_launch("adaptive_avg_pool2d backward");
     }
+
+    // ==== per-channel statistics and normalisation (batch norm) over x: [N, C, L] ===========================
+    // As ConvOps<Cpu>'s channel_* members (same parameters, device pointers); see backend/cuda/batchnorm.cu.
+
+    /// mean[c] and the biased variance var[c] of the channel's N*L values.  x -> mean, var: [C]
+    template <class T>
+    static void channel_mean_var(int64_t N, int64_t C, int64_t L, const T* x, T* mean, T* var) {
+        cuda::channel_mean_var(N, C, L, x, mean, var, cuda::stream());
+        cuda::check_launch("batch_norm (statistics)");
+    }
+    /// As ConvOps<Cpu>::channel_batch_stats: mean, invstd, and the running averages' update when not null.
+    template <class T>
+    static void channel_batch_stats(int64_t N, int64_t C, int64_t L, const T* x, T eps, T momentum, T* mean,
+                                    T* invstd, T* running_mean, T* running_var) {
+        cuda::channel_batch_stats(N, C, L, x, eps, momentum, mean, invstd, running_mean, running_var, cuda::stream());
+        cuda::check_launch("batch_norm (statistics)");
+    }
+    /// As ConvOps<Cpu>::channel_running_stats: mean = running_mean, invstd = 1 / sqrt(running_var + eps).
+    template <class T>
+    static void channel_running_stats(int64_t C, const T* running_mean, const T* running_var, T eps, T* mean,
+                                      T* invstd) {
+        cuda::channel_running_stats(C, running_mean, running_var, eps, mean, invstd, cuda::stream());
+        cuda::check_launch("batch_norm (running statistics)");
+    }
+    /// y = (x - mean[c]) invstd[c] gamma[c] + beta[c]; a null gamma is 1, a null beta 0.
+    template <class T>
+    static void channel_normalize(int64_t N, int64_t C, int64_t L, const T* x, const T* mean, const T* invstd,
+                                  const T* gamma, const T* beta, T* y) {
+        cuda::channel_normalize(N, C, L, x, mean, invstd, gamma, beta, y, cuda::stream());
+        cuda::check_launch("batch_norm");
+    }
+    /// As ConvOps<Cpu>::channel_normalize_backward (dx, dgamma, dbeta accumulated; any may be null).
+    template <class T>
+    static void channel_normalize_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* mean,
+                                           const T* invstd, const T* gamma, const T* dy, bool batch_stats, T* dx,
+                                           T* dgamma, T* dbeta) {
+        cuda::channel_normalize_backward(N, C, L, x, mean, invstd, gamma, dy, batch_stats, dx, dgamma, dbeta,
+                                         cuda::stream());
+        cuda::check_launch("batch_norm backward");
+    }
+    // ==== end of the batch-norm section =====================================================================
 
 private:
     /// n device elements from the caching allocator for the duration of a call (none when n is 0). Freed

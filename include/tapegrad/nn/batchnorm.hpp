@@ -12,14 +12,17 @@
 /// At evaluation time there may be a single example, so batch statistics are replaced by running averages
 /// collected during training: running = (1 - momentum) running + momentum batch_stat, the variance being the
 /// unbiased one (divided by M - 1, M = values per channel), exactly as PyTorch.
+///
+/// Written once over the per-channel primitives of backend::ConvOps<D> (statistics with the running averages'
+/// update, normalisation, backward), so it runs wherever the tensors live, the CPU or a GPU: nothing is read
+/// back to the host, except num_batches_tracked with momentum=None (see BatchNormBase::forward).
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/backend/conv_cpu.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/nn/module.hpp>
 
-#include <cmath>
-#include <concepts>
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <sstream>
@@ -44,10 +47,6 @@ template <Scalar T, Device D>
 Tensor<T, D> batch_norm(const Tensor<T, D>& x, const Tensor<T, D>& running_mean, const Tensor<T, D>& running_var,
                         const Tensor<T, D>& weight, const Tensor<T, D>& bias, bool training, double momentum = 0.1,
                         double eps = 1e-5) {
-    static_assert(std::same_as<D, Cpu>,
-                  "batch_norm (and nn::BatchNorm1d/2d) works on CPU tensors only so far: it computes the inverse "
-                  "standard deviations and updates the running statistics in host loops over the tensors' memory, "
-                  "and backend::ConvOps<Cuda> has no per-channel statistics primitives yet.");
     using CB = backend::ConvOps<D>;
     const Shape& sx = x.shape();
     TAPEGRAD_CHECK(sx.rank() >= 2, ShapeError, "batch_norm: input must be [N, C, ...] (rank >= 2), got shape ", sx);
@@ -72,31 +71,18 @@ Tensor<T, D> batch_norm(const Tensor<T, D>& x, const Tensor<T, D>& running_mean,
         TAPEGRAD_CHECK(M > 1, ValueError, "batch_norm: expected more than 1 value per channel when training, got input "
                                           "of shape ", sx);
 
+    // Per-channel mean and 1/std, from the batch (updating the running averages) or from the running
+    // averages; computed where x lives, by the device's ConvOps.
     Tensor<T, D> mean = Tensor<T, D>::empty(sc), invstd = Tensor<T, D>::empty(sc);
-    T* pm = mean.data_ptr();
-    T* pis = invstd.data_ptr();
-    if (batch_stats) {
-        Tensor<T, D> var = Tensor<T, D>::empty(sc);
-        T* pv = var.data_ptr();
-        CB::channel_mean_var(N, C, L, x.data_ptr(), pm, pv);
-        for (int64_t c = 0; c < C; ++c) pis[c] = T(1) / std::sqrt(pv[c] + static_cast<T>(eps));
-        if (has_running) {
-            T* rm = running_mean.data_ptr();
-            T* rv = running_var.data_ptr();
-            const T mo = static_cast<T>(momentum), unbias = static_cast<T>(M) / static_cast<T>(M - 1);
-            for (int64_t c = 0; c < C; ++c) {
-                rm[c] = (T(1) - mo) * rm[c] + mo * pm[c];
-                rv[c] = (T(1) - mo) * rv[c] + mo * pv[c] * unbias;
-            }
-        }
-    } else {
-        const T* rm = running_mean.data_ptr();
-        const T* rv = running_var.data_ptr();
-        for (int64_t c = 0; c < C; ++c) {
-            pm[c] = rm[c];
-            pis[c] = T(1) / std::sqrt(rv[c] + static_cast<T>(eps));
-        }
-    }
+    if (batch_stats)
+        CB::channel_batch_stats(N, C, L, x.data_ptr(), static_cast<T>(eps), static_cast<T>(momentum), mean.data_ptr(),
+                                invstd.data_ptr(), has_running ? running_mean.data_ptr() : nullptr,
+                                has_running ? running_var.data_ptr() : nullptr);
+    else
+        CB::channel_running_stats(C, running_mean.data_ptr(), running_var.data_ptr(), static_cast<T>(eps),
+                                  mean.data_ptr(), invstd.data_ptr());
+    const T* pm = mean.data_ptr();
+    const T* pis = invstd.data_ptr();
     Tensor<T, D> y = Tensor<T, D>::empty(sx);
     CB::channel_normalize(N, C, L, x.data_ptr(), pm, pis, weight.defined() ? weight.data_ptr() : nullptr,
                           bias.defined() ? bias.data_ptr() : nullptr, y.data_ptr());
@@ -148,7 +134,9 @@ public:
     using TensorT = Tensor<T, D>;
 
     /// x: [N, C, *] -> same shape. Training: batch statistics, and the running statistics and
-    /// num_batches_tracked are updated; eval: the running statistics.
+    /// num_batches_tracked are updated; eval: the running statistics. The count is incremented where it
+    /// lives; with momentum=None its value is read back to the host for the factor 1 / count, which on a GPU
+    /// waits for the device (and cannot be captured in a cuda::Graph).
     TensorT forward(const TensorT& x) override {
         const Shape& s = x.shape();
         TAPEGRAD_CHECK(s.rank() == rank_a_ || s.rank() == rank_b_, ShapeError, name_, ": expected ", shapes_,
@@ -158,9 +146,16 @@ public:
         double momentum = opt_.momentum.value_or(0.0);
         if (this->is_training() && opt_.track_running_stats) {
             // Counted first so that the cumulative average's factor is 1 / (batches so far, this one included).
-            T& count = *num_batches_tracked_.data_ptr();
-            count += T(1);
-            if (!opt_.momentum) momentum = 1.0 / static_cast<double>(count);
+            // The count stays where the buffer lives (a CUDA graph replays the increment); only momentum=None
+            // reads it back, which on a GPU waits for the device.
+            using B = backend::Ops<D>;
+            T* count = num_batches_tracked_.data_ptr();
+            B::axpy(1, T(1), one_.data_ptr(), count);
+            if (!opt_.momentum) {
+                T batches = T(0);
+                B::download(1, count, &batches);
+                momentum = 1.0 / static_cast<double>(batches);
+            }
         }
         const bool use_batch = this->is_training() || !opt_.track_running_stats;
         return batch_norm(x, opt_.track_running_stats ? running_mean_ : TensorT{},
@@ -208,6 +203,7 @@ protected:
             running_mean_ = this->register_buffer("running_mean", TensorT::zeros({num_features}));
             running_var_ = this->register_buffer("running_var", TensorT::ones({num_features}));
             num_batches_tracked_ = this->register_buffer("num_batches_tracked", TensorT::scalar(T(0)));
+            one_ = TensorT::scalar(T(1));
         }
     }
 
@@ -218,6 +214,7 @@ private:
     int64_t num_features_;
     BatchNormOptions opt_;
     TensorT weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
+    TensorT one_;  ///< a constant 1 on the layer's device: num_batches_tracked += one_
 };
 
 /// Batch norm over features: x: [N, C] (statistics over the batch) or [N, C, L] (over the batch and the

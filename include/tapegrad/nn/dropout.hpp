@@ -15,30 +15,33 @@
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/ops/elementwise.hpp>
 
-#include <concepts>
 #include <cstdint>
 #include <sstream>
 #include <string>
 
 namespace tapegrad {
 
-/// Inverted dropout, one recorded op. x: any shape -> same shape.
-///  training: y = x * m with m_i = 1/(1-p) with probability 1-p and 0 otherwise, drawn from `gen`;
+/// Inverted dropout, one recorded op. x: any shape -> same shape, on any device.
+///  training: y = x * m with m_i = 1/(1-p) with probability 1-p and 0 otherwise;
 ///  not training (or p == 0): y = x (a view sharing x's data, as PyTorch returns the input itself).
+/// The mask is drawn where x lives (backend `dropout_mask`, a counter-based generator: element i is a
+/// function of (seed, i) only), from one 64-bit seed taken from `gen` per call, so the CPU and the GPU draw
+/// the same mask from generators in the same state. `gen` is not advanced when the call is the identity.
 /// Backward: dx = dy * m (the mask is kept by the op).
-/// Throws ValueError unless 0 <= p < 1.
+/// Throws ValueError unless 0 <= p < 1; DeviceError in training during a cuda::Graph capture (the seed is
+/// drawn on the host, so every replay would repeat the captured mask).
 template <Scalar T, Device D>
 Tensor<T, D> dropout(const Tensor<T, D>& x, double p, bool training, Generator& gen) {
-    static_assert(std::same_as<D, Cpu>, "dropout: the mask is drawn on the host; a CUDA version needs a device "
-                                        "generator.");
     using B = backend::Ops<D>;
     TAPEGRAD_CHECK(p >= 0.0 && p < 1.0, ValueError, "dropout: probability p must be in [0, 1), got ", p);
     if (!training || p == 0.0) return x;
-    const T keep = static_cast<T>(1.0 / (1.0 - p));
-    const T drop = static_cast<T>(p);
+    TAPEGRAD_CHECK(!B::capturing(), DeviceError,
+                   "dropout: cannot be captured into a CUDA graph in training mode: its mask's seed is drawn on the "
+                   "host at each call, so every replay would repeat the captured mask. Capture the step in eval "
+                   "mode, or run it eagerly");
     Tensor<T, D> mask = Tensor<T, D>::empty(x.shape());
-    T* m = mask.data_ptr();
-    for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.template uniform01<T>() < drop ? T(0) : keep;
+    B::dropout_mask(mask.numel(), p, gen.next_u64(), 0, mask.data_ptr());
+    const T* m = mask.data_ptr();
     const backend::Strided plan = detail::broadcast_plan(x.shape(), x.shape(), x.shape());
     Tensor<T, D> y = Tensor<T, D>::empty(x.shape());
     B::zip(plan, x.data_ptr(), m, y.data_ptr(), fn::Mul{});
@@ -59,7 +62,9 @@ namespace tapegrad::nn {
 
 /// Dropout layer. x: any shape -> same shape. In training mode (the default) zeroes each element with
 /// probability p and scales the rest by 1/(1-p); in eval mode (`eval()`) returns its input unchanged.
-/// The layer owns its random generator, seeded at construction, so a run is reproducible.
+/// The layer owns its random generator, seeded at construction, so a run is reproducible; each training
+/// call takes one seed from it and draws the mask from that seed where x lives (see `dropout`), so the
+/// layer on the GPU gives exactly the masks of the same layer, equally seeded, on the CPU.
 template <Scalar T = float, Device D = Cpu>
 class Dropout : public Module<T, D> {
 public:

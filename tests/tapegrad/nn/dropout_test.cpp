@@ -1,6 +1,8 @@
 // Tests for tapegrad/nn/dropout.hpp (the dropout op and the Dropout layer): identity in eval mode and for
 // p = 0, mean preservation and the drop rate in training, the mask values, that backward uses the forward's
-// mask, reproducibility from a seed, gradcheck with a fixed mask, and the checks on p.
+// mask, reproducibility from a seed, that the mask is the backend's counter-based dropout_mask from one seed
+// per call, gradcheck with a fixed mask, and the checks on p. No test pins mask values drawn by a particular
+// generator: they are properties (fraction kept, scaling, gradient routing, reproducibility by seed).
 
 #include "../test_support.hpp"
 
@@ -88,6 +90,27 @@ TEST_CASE("Dropout: a seed fixes the masks; the layer draws a new mask every cal
     CHECK(c(x).to_vector() == d(x).to_vector());
     CHECK(c.describe() == "Dropout(p=0.5)");
     CHECK(nn::Dropout<float>().p() == 0.5);
+}
+
+TEST_CASE("Dropout: the mask is the backend's dropout_mask from one seed drawn per call") {
+    // The layer takes one 64-bit seed from its generator per training call and draws the mask where x lives
+    // from that seed (counter-based, element i from (seed, i) alone): what lets the GPU draw the CPU's mask.
+    const TensorD x = TensorD::ones({300});
+    nn::Dropout<double> drop(0.4, 8);
+    Generator twin(8);
+    for (int call = 0; call < 3; ++call) {
+        CAPTURE(call);
+        std::vector<double> mask(300);
+        tapegrad::backend::Ops<tapegrad::Cpu>::dropout_mask(300, 0.4, twin.next_u64(), 0, mask.data());
+        CHECK(drop(x).to_vector() == mask);
+    }
+    // eval mode and p = 0 draw nothing: the generator is not advanced
+    drop.eval();
+    (void)drop(x);
+    drop.train();
+    std::vector<double> mask(300);
+    tapegrad::backend::Ops<tapegrad::Cpu>::dropout_mask(300, 0.4, twin.next_u64(), 0, mask.data());
+    CHECK(drop(x).to_vector() == mask);
 }
 
 TEST_CASE("gradcheck: dropout with a fixed mask (a fixed seed per call)") {

@@ -2,8 +2,8 @@
 /// \file
 /// The CUDA kernel launchers of the convolutional layers: im2col / col2im, the layout change and bias of the
 /// convolution's output, its bias gradient, and max, average and adaptive average pooling with their
-/// backwards. Declared here for host code compiled by any C++20 compiler (backend/cuda_conv.hpp calls them,
-/// as `backend::ConvOps<Cuda>`); defined and explicitly instantiated for float and double in conv.cu.
+/// backwards, and the per-channel statistics and normalisation of batch norm. Declared here for host code compiled by any C++20 compiler (backend/cuda_conv.hpp calls them,
+/// as `backend::ConvOps<Cuda>`); defined and explicitly instantiated for float and double in conv.cu (batch norm's in batchnorm.cu).
 ///
 /// Conventions as kernels.cuh: never includes Eigen, raw device pointers, sizes in elements, launchers only
 /// enqueue on `stream` (the caller checks the launch), and launchers with no work enqueue nothing. Every
@@ -78,5 +78,33 @@ void adaptive_avg_pool2d(const ConvWindow& g, int64_t planes, const T* x, T* y, 
 /// dx[p, i] += sum over the windows o holding i of dy[p, o] / (window size), one thread per pixel of dx.
 template <class T>
 void adaptive_avg_pool2d_backward(const ConvWindow& g, int64_t planes, const T* dy, T* dx, cudaStream_t stream);
+
+// ==== batch normalisation over x: [N, C, L] (defined in batchnorm.cu, not conv.cu) ==========================
+// As the channel_* primitives of backend::ConvOps<Cpu>. Each channel's sums are formed by one block in a fixed
+// order, in double: deterministic, no atomics. C = 0 enqueues nothing.
+/// mean[c] and the biased variance var[c] over the channel's N*L values.  x -> mean, var: [C]
+template <class T>
+void channel_mean_var(int64_t N, int64_t C, int64_t L, const T* x, T* mean, T* var, cudaStream_t stream);
+/// mean[c], invstd[c] = 1 / sqrt(var[c] + eps), and, when running_mean and running_var are not null, their
+/// update (1 - momentum) running + momentum stat, with the unbiased variance var M / (M - 1), M = N*L >= 2.
+template <class T>
+void channel_batch_stats(int64_t N, int64_t C, int64_t L, const T* x, T eps, T momentum, T* mean, T* invstd,
+                         T* running_mean, T* running_var, cudaStream_t stream);
+/// mean[c] = running_mean[c], invstd[c] = 1 / sqrt(running_var[c] + eps).
+template <class T>
+void channel_running_stats(int64_t C, const T* running_mean, const T* running_var, T eps, T* mean, T* invstd,
+                           cudaStream_t stream);
+/// y = (x - mean[c]) invstd[c] gamma[c] + beta[c]; a null gamma is 1, a null beta 0.  x -> y: [N, C, L]
+template <class T>
+void channel_normalize(int64_t N, int64_t C, int64_t L, const T* x, const T* mean, const T* invstd, const T* gamma,
+                       const T* beta, T* y, cudaStream_t stream);
+/// The adjoint of channel_normalize, as ConvOps<Cpu>::channel_normalize_backward: dbeta[c] += sum dy,
+/// dgamma[c] += sum dy xhat, dx += gamma invstd (dy - mean(dy) - xhat mean(dy xhat)) with batch statistics,
+/// gamma invstd dy without. Any of dx, dgamma, dbeta may be null; a null gamma is 1.
+template <class T>
+void channel_normalize_backward(int64_t N, int64_t C, int64_t L, const T* x, const T* mean, const T* invstd,
+                                const T* gamma, const T* dy, bool batch_stats, T* dx, T* dgamma, T* dbeta,
+                                cudaStream_t stream);
+// ==== end of the batch-normalisation section ====================================================================
 
 }  // namespace tapegrad::cuda

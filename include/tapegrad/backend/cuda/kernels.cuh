@@ -153,4 +153,11 @@ void fill_many(int64_t count, const backend::Buffer<T>* buffers, T value, cudaSt
 /// that check a step is one launch).
 int64_t multi_tensor_launches() noexcept;
 
+// ==== random masks (random.cu), from the counter-based generator of backend/counter_rng.hpp ================
+/// mask[i] = dropout_keeps(seed, offset + i, threshold) ? keep : 0 for i < n, as Ops<Cpu>::dropout_mask
+/// (threshold = dropout_threshold(p), keep = 1/(1-p) rounded to T, both computed by the caller).
+template <class T>
+void dropout_mask(int64_t n, uint64_t threshold, T keep, uint64_t seed, uint64_t offset, T* mask, cudaStream_t stream);
+// ==== end of the random-mask section =========================================================================
+
 }  // namespace tapegrad::cuda
