@@ -15,6 +15,8 @@
 #include <tapegrad/backend/cuda.hpp>
 #include <tapegrad/tapegrad.hpp>
 
+#include "gpu_support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -25,6 +27,8 @@
 
 namespace {
 
+using tapegrad::testing::check_close;
+
 namespace tg = tapegrad;
 namespace nn = tapegrad::nn;
 using tg::Cpu;
@@ -32,32 +36,6 @@ using tg::Cuda;
 using tg::Shape;
 using CpuT = tg::Tensor<float, Cpu>;
 using GpuT = tg::Tensor<float, Cuda>;
-
-bool have_gpu() {
-    static const bool ok = tg::cuda::available();
-    return ok;
-}
-#define REQUIRE_GPU()                                                          \
-    do {                                                                       \
-        if (!have_gpu()) {                                                     \
-            MESSAGE("skipped: no CUDA GPU on this machine");                   \
-            return;                                                            \
-        }                                                                      \
-    } while (0)
-
-/// Checks |gpu - cpu| <= abs_tol + 1e-5 |cpu| element by element (NaN matching NaN), naming the first offender.
-template <class T>
-void check_close(const std::string& what, const std::vector<T>& cpu, const std::vector<T>& gpu, double abs_tol) {
-    REQUIRE_MESSAGE(cpu.size() == gpu.size(), what << ": sizes differ (" << cpu.size() << " vs " << gpu.size() << ")");
-    for (size_t i = 0; i < cpu.size(); ++i) {
-        const double c = cpu[i], g = gpu[i];
-        const bool ok = (std::isnan(c) && std::isnan(g)) || (c == g) || std::abs(g - c) <= abs_tol + 1e-5 * std::abs(c);
-        if (!ok) {
-            FAIL_CHECK(what << ": element " << i << " is " << g << " on the GPU, " << c << " on the CPU");
-            return;
-        }
-    }
-}
 
 /// Copies the CPU module's parameters and buffers into the GPU module's (same architecture), outside autograd.
 template <class MC, class MG>
