@@ -98,14 +98,9 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     arch << *net;
     std::fprintf(stderr, "%s\n%lld parameters on %s\n", arch.str().c_str(), static_cast<long long>(net->num_parameters()),
                  D::name);
-    if (!cfg.load.empty()) {
-        if constexpr (std::same_as<D, tg::Cpu>) {
-            tg::io::load(cfg.load, *net);
-            std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
-        } else {
-            std::fprintf(stderr, "mnist_cnn: --load works with --device cpu only so far\n");
-            return 2;
-        }
+    if (!cfg.load.empty()) {  // a checkpoint from either device loads on either
+        tg::io::load(cfg.load, *net);
+        std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
     }
 
     const auto t0 = Clock::now();
@@ -118,18 +113,14 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
     const examples::History history =
-        examples::train<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
+        examples::train_any<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
     const double test_acc = history.test_acc.back();
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    if (!cfg.save.empty()) {
-        if constexpr (std::same_as<D, tg::Cpu>) {
-            tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_cnn"}});
-            tg::io::save_optimizer(cfg.save + ".optim", *opt);
-            std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
-        } else {
-            std::fprintf(stderr, "mnist_cnn: --save works with --device cpu only so far; nothing saved\n");
-        }
+    if (!cfg.save.empty()) {  // the same file on either device
+        tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_cnn"}});
+        tg::io::save_optimizer(cfg.save + ".optim", *opt);
+        std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
     }
     examples::write_history(history, cfg.csv, cfg.svg, "MNIST LeNet-5");
     std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f device=%s\n", test_acc, cfg.epochs, total, D::name);

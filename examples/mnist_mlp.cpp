@@ -107,16 +107,14 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     }
 
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
-    examples::History history;
-    if constexpr (std::same_as<D, tg::Cpu>) {
-        history = examples::train<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
-    } else {  // batches gathered on the device; with --graph, one CUDA graph per step
 #if defined(TAPEGRAD_WITH_CUDA)
-        CudaStepGraph graph;
-        history = examples::train_on_device<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed,
-                                               cfg.graph ? &graph : nullptr);
+    CudaStepGraph graph;  // --graph: one CUDA graph per step (checked in main: only with --device cuda)
+    examples::StepGraph* step_graph = cfg.graph ? &graph : nullptr;
+#else
+    examples::StepGraph* step_graph = nullptr;
 #endif
-    }
+    const examples::History history = examples::train_any<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs,
+                                                             cfg.batch, cfg.seed, step_graph);
     const double test_acc = history.test_acc.back();
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace examples {
@@ -173,6 +174,19 @@ History train_on_device(tg::nn::Module<float, D>& net, tg::optim::Optimizer<floa
     if (graph) graph->reset();  // it replays on the loader's buffers, which die with this function
     h.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     return h;
+}
+
+/// `train` on the CPU, `train_on_device` elsewhere (`graph`: see StepGraph; ignored on the CPU).
+template <class D>
+History train_any(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt,
+                  const tg::data::Dataset<float>& train_set, const tg::data::Dataset<float>& test_set, int epochs,
+                  int64_t batch_size, uint64_t seed, StepGraph* graph = nullptr) {
+    if constexpr (std::is_same_v<D, tg::Cpu>) {
+        (void)graph;
+        return train<D>(net, opt, train_set, test_set, epochs, batch_size, seed);
+    } else {
+        return train_on_device<D>(net, opt, train_set, test_set, epochs, batch_size, seed, graph);
+    }
 }
 
 /// Writes the per-epoch metrics as CSV and/or an SVG plot (empty path: skipped).
