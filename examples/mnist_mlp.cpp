@@ -37,7 +37,6 @@
 #include <fstream>
 #include <functional>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -89,22 +88,13 @@ template <class D>
 int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     tg::Generator gen(cfg.seed);
     auto net = build_mlp<D>(cfg.hidden, gen);
-    std::ostringstream arch;
-    arch << *net;
-    std::fprintf(stderr, "%s\n%lld parameters on %s\n", arch.str().c_str(), static_cast<long long>(net->num_parameters()),
-                 D::name);
-    if (!cfg.load.empty()) {  // a checkpoint from either device loads on either
-        tg::io::load(cfg.load, *net);
-        std::fprintf(stderr, "loaded %s\n", cfg.load.c_str());
+    examples::describe_and_load<D>(*net, cfg.load);
+    if (cfg.eval_only) {
+        examples::print_test_accuracy<D>(*net, mnist.test);
+        return 0;
     }
 
     const auto t0 = Clock::now();
-    if (cfg.eval_only) {
-        const double acc = examples::evaluate<D>(*net, mnist.test);
-        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-        std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
-        return 0;
-    }
 
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
 #if defined(TAPEGRAD_WITH_CUDA)

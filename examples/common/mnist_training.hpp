@@ -11,6 +11,7 @@
 
 #include <tapegrad/data/dataset.hpp>
 #include <tapegrad/data/device_loader.hpp>
+#include <tapegrad/io/checkpoint.hpp>
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/nn/metrics.hpp>
 #include <tapegrad/nn/module.hpp>
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -44,6 +46,28 @@ double evaluate(tg::nn::Module<float, D>& net, const tg::data::Dataset<float>& d
     }
     net.train();
     return static_cast<double>(correct) / static_cast<double>(ds.size());
+}
+
+/// Prints the network and its size on stderr, then loads the checkpoint `load_path` into it when one is
+/// given (a file written on either device loads on either).
+template <class D>
+void describe_and_load(tg::nn::Module<float, D>& net, const std::string& load_path) {
+    std::ostringstream arch;
+    arch << net;
+    std::fprintf(stderr, "%s\n%lld parameters on %s\n", arch.str().c_str(), static_cast<long long>(net.num_parameters()),
+                 D::name);
+    if (load_path.empty()) return;
+    tg::io::load(load_path, net);
+    std::fprintf(stderr, "loaded %s\n", load_path.c_str());
+}
+
+/// --eval-only: the test accuracy as the programs' result line.
+template <class D>
+void print_test_accuracy(tg::nn::Module<float, D>& net, const tg::data::Dataset<float>& test_set) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double acc = evaluate<D>(net, test_set);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("result: test_accuracy=%.4f epochs=0 seconds=%.1f\n", acc, secs);
 }
 
 /// "sgd" (momentum 0.9) or "adam" over the network's parameters.
