@@ -12,15 +12,9 @@
 ///
 /// No Eigen and no other tapegrad header: the CUDA kernels (backend/cuda/*.cu) include it.
 
-#include <cstdint>
+#include <tapegrad/backend/host_device.hpp>
 
-#if !defined(TAPEGRAD_HD)
-#if defined(__CUDACC__)
-#define TAPEGRAD_HD __host__ __device__
-#else
-#define TAPEGRAD_HD
-#endif
-#endif
+#include <cstdint>
 
 namespace tapegrad::backend {
 

@@ -8,13 +8,9 @@
 /// input x, the output y = f(x) and the incoming gradient dy. A binary functor has `T operator()(T a, T b)`
 /// and `da(a, b, y, dy)`, `db(a, b, y, dy)`.
 
-#include <cmath>
+#include <tapegrad/backend/host_device.hpp>
 
-#if defined(__CUDACC__)
-#define TAPEGRAD_HD __host__ __device__
-#else
-#define TAPEGRAD_HD
-#endif
+#include <cmath>
 
 namespace tapegrad::fn {
 

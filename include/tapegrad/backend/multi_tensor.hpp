@@ -12,15 +12,9 @@
 ///
 /// Plain data and no Eigen, so CUDA kernels (backend/cuda/kernels.cuh) can include it.
 
-#include <cstdint>
+#include <tapegrad/backend/host_device.hpp>
 
-#ifndef TAPEGRAD_HD
-#if defined(__CUDACC__)
-#define TAPEGRAD_HD __host__ __device__
-#else
-#define TAPEGRAD_HD
-#endif
-#endif
+#include <cstdint>
 
 namespace tapegrad::backend {
 
