@@ -48,12 +48,18 @@ public:
                 max_row = r;
             }
         }
-        Labels l = uninitialized(n, max);
-        l.max_row_ = max_row;
-        B::upload(n, host.data(), l.data());
-        return l;
+        return from_checked(host, max, max_row);
     }
     static Labels from(const std::vector<int64_t>& host) { return from(std::span<const int64_t>(host)); }
+
+    /// As `from`, for labels the caller has already checked (none negative) and whose largest value and its
+    /// first row it knows (a loss's own argument check finds them): copies without a second pass.
+    static Labels from_checked(std::span<const int64_t> host, int64_t max_label, int64_t max_row) {
+        Labels l = uninitialized(static_cast<int64_t>(host.size()), max_label);
+        l.max_row_ = max_row;
+        B::upload(l.n_, host.data(), l.data());
+        return l;
+    }
 
     /// Storage for `n` labels whose values the caller will write on the device (a gather), none of them
     /// larger than `max_label` (the caller's promise; losses check it against the class count).

@@ -64,9 +64,10 @@ void check_loss_shapes(const char* op, const Tensor<T, D>& input, const Tensor<T
                    " and target shape ", target.shape(), " differ");
 }
 
-/// The [N, C] of a class loss's input.
+/// The [N, C] of a class loss's input, and the largest label with its first row (-1, -1 when none).
 struct ClassRows {
     int64_t rows, classes;
+    int64_t max_label = -1, max_row = -1;
 };
 
 /// Checks a class loss's arguments: scores [N, C], N labels, each in [0, C); a mean needs N > 0.
@@ -78,14 +79,19 @@ ClassRows check_class_rows(const char* op, const Tensor<T, D>& scores, std::span
     const int64_t N = s[0], C = s[1];
     TAPEGRAD_CHECK(static_cast<int64_t>(labels.size()) == N, ShapeError, op, ": batch sizes differ: input of shape ",
                    s, " has ", N, " rows but ", labels.size(), " labels were given");
+    ClassRows out{N, C};
     for (int64_t row = 0; row < N; ++row) {
         const int64_t label = labels[static_cast<size_t>(row)];
         TAPEGRAD_CHECK(label >= 0 && label < C, IndexError, op, ": label ", label, " out of range [0, ", C,
                        ") at row ", row);
+        if (label > out.max_label) {
+            out.max_label = label;
+            out.max_row = row;
+        }
     }
     TAPEGRAD_CHECK(N > 0 || r != nn::Reduction::mean, ValueError, op, ": mean over an empty batch (input of shape ",
                    s, ")");
-    return {N, C};
+    return out;
 }
 
 /// Checks a class loss's arguments against device labels: scores [N, C], N labels, none above C - 1 (by the
@@ -197,8 +203,8 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const Labels<D>& labels, 
 template <Scalar T, Device D>
 Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, std::span<const int64_t> labels,
                            Reduction reduction = Reduction::mean) {
-    (void)tapegrad::detail::check_class_rows("cross_entropy", logits, labels, reduction);
-    return cross_entropy(logits, Labels<D>::from(labels), reduction);
+    const auto nc = tapegrad::detail::check_class_rows("cross_entropy", logits, labels, reduction);
+    return cross_entropy(logits, Labels<D>::from_checked(labels, nc.max_label, nc.max_row), reduction);
 }
 
 /// Cross-entropy of logits [N, C] against probability targets [N, C] (soft labels, label smoothing):
@@ -244,8 +250,8 @@ Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, const Labels<D>& labels, Re
 template <Scalar T, Device D>
 Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, std::span<const int64_t> labels,
                       Reduction reduction = Reduction::mean) {
-    (void)tapegrad::detail::check_class_rows("nll_loss", log_probs, labels, reduction);
-    return nll_loss(log_probs, Labels<D>::from(labels), reduction);
+    const auto nc = tapegrad::detail::check_class_rows("nll_loss", log_probs, labels, reduction);
+    return nll_loss(log_probs, Labels<D>::from_checked(labels, nc.max_label, nc.max_row), reduction);
 }
 
 // ---- modules: the same losses as function objects, with PyTorch's names ---------------------------------
