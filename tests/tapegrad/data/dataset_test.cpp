@@ -7,6 +7,8 @@
 #include <tapegrad/data/dataset.hpp>
 #include <tapegrad/ops/shape.hpp>
 
+#include "indexed_dataset.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -25,16 +27,7 @@ using tapegrad::data::DataLoader;
 using tapegrad::data::Dataset;
 using tapegrad::data::LoaderOptions;
 
-/// n samples of shape [2]: sample i is (i, -i) with label i % 7.
-Dataset<float> indexed(int64_t n) {
-    Dataset<float> ds{TensorF::empty({n, 2}), {}};
-    for (int64_t i = 0; i < n; ++i) {
-        ds.features(i, 0) = static_cast<float>(i);
-        ds.features(i, 1) = -static_cast<float>(i);
-        ds.labels.push_back(i % 7);
-    }
-    return ds;
-}
+Dataset<float> indexed(int64_t n) { return tapegrad::testing::indexed_dataset(n); }
 
 /// The sample indices of a batch (its first feature), checking that every row is intact and labelled.
 std::vector<int64_t> ids_of(const Batch<float>& b) {

@@ -13,6 +13,8 @@
 
 #include "../../support/check_throws.hpp"
 
+#include "indexed_dataset.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -28,15 +30,7 @@ using tapegrad::data::Dataset;
 using tapegrad::data::DeviceLoader;
 using tapegrad::data::LoaderOptions;
 
-Dataset<float> indexed(int64_t n) {
-    Dataset<float> ds{TensorF::empty({n, 2}), {}};
-    for (int64_t i = 0; i < n; ++i) {
-        ds.features(i, 0) = static_cast<float>(i);
-        ds.features(i, 1) = -static_cast<float>(i);
-        ds.labels.push_back(i % 7);
-    }
-    return ds;
-}
+Dataset<float> indexed(int64_t n) { return tapegrad::testing::indexed_dataset(n); }
 
 /// The sample ids of the loader's current batch, checking rows and labels.
 std::vector<int64_t> ids_of(const DeviceLoader<float>& l) {
