@@ -1,8 +1,10 @@
 # The optional CUDA backend (TAPEGRAD_CUDA=ON): tapegrad::cuda, a static library of the kernels in
 # include/tapegrad/backend/cuda/*.cu (compiled by nvcc; they never include Eigen) that links CUDA::cudart
 # and CUDA::cublas. Host code includes <tapegrad/backend/cuda.hpp> and links tapegrad::cuda; nothing of it
-# reaches a CPU-only build. GPU architectures: CMAKE_CUDA_ARCHITECTURES, default 90 (H100/H200); e.g.
+# reaches a CPU-only build. Installed and exported with the package (CMakeLists.txt): a consumer calls
+# find_package(tapegrad) and links tapegrad::cuda; the package config then finds the CUDA toolkit itself. GPU architectures: CMAKE_CUDA_ARCHITECTURES, default 90 (H100/H200); e.g.
 # -DCMAKE_CUDA_ARCHITECTURES="80;90" for A100 as well.
+set(TAPEGRAD_WITH_CUDA OFF)
 if(NOT TAPEGRAD_CUDA)
   return()
 endif()
@@ -30,3 +32,4 @@ target_compile_options(tapegrad_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompil
                                              $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${TAPEGRAD_WERROR}>>:-Werror=all-warnings>)
 message(STATUS "tapegrad: CUDA backend (tapegrad::cuda) with nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
                "architectures ${CMAKE_CUDA_ARCHITECTURES}")
+set(TAPEGRAD_WITH_CUDA ON)

@@ -1,4 +1,4 @@
-// Tests of convolution and pooling on the GPU (backend/cuda_conv.hpp, backend/cuda/conv.cu): conv2d over
+// Tests of convolution and pooling on the GPU (backend/cuda/conv_pool.hpp, backend/cuda/conv_pool.cu): conv2d over
 // strides, paddings, dilations, groups (depthwise included), 1x1 kernels, with and without bias, and max,
 // average and adaptive average pooling, each against the CPU, forward and every gradient; a LeNet-style
 // network of nn::Conv2d and nn::MaxPool2d against the same network on the CPU.

@@ -1,6 +1,6 @@
 // Tests of nn::Dropout and nn::BatchNorm1d / BatchNorm2d on the GPU (issue 6: layers work unchanged on CUDA
 // tensors): the GPU draws exactly the CPU's dropout mask for a seed (the counter-based dropout_mask of
-// backend/counter_rng.hpp, run on both), so dropout's forward and backward match bit for bit; batch norm's
+// backend/common/counter_rng.hpp, run on both), so dropout's forward and backward match bit for bit; batch norm's
 // training and eval forward, every gradient, and the running statistics and num_batches_tracked after several
 // steps match the CPU, for affine or not, with or without running statistics, momentum=None included; in a
 // cuda::Graph, dropout in training refuses to be captured and a captured batch-norm step updates the running

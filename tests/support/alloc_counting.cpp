@@ -5,7 +5,7 @@
 
 #include "alloc_counting.hpp"
 
-#include <tapegrad/backend/pool.hpp>
+#include <tapegrad/backend/cpu/host_pool.hpp>
 
 #include <algorithm>
 #include <cstddef>

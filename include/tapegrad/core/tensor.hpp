@@ -72,7 +72,7 @@ struct TensorImpl final : ImplBase {
     [[nodiscard]] bool has_grad() const override { return grad != nullptr; }
 };
 
-/// Tensors and their buffers come from the thread's host pool (see backend/pool.hpp).
+/// Tensors and their buffers come from the thread's host pool (see backend/cpu/host_pool.hpp).
 template <class T, class D>
 std::shared_ptr<TensorImpl<T, D>> make_impl() {
     return std::allocate_shared<TensorImpl<T, D>>(backend::PoolAllocator<TensorImpl<T, D>>{});

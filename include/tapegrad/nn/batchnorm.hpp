@@ -18,7 +18,7 @@
 /// back to the host, except num_batches_tracked with momentum=None (see BatchNormBase::forward).
 
 #include <tapegrad/autograd/record.hpp>
-#include <tapegrad/backend/conv_cpu.hpp>
+#include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/nn/module.hpp>
 

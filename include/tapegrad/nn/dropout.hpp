@@ -9,7 +9,7 @@
 /// training, so evaluation is simply the identity: nothing to rescale at test time.
 
 #include <tapegrad/autograd/record.hpp>
-#include <tapegrad/backend/functors.hpp>
+#include <tapegrad/backend/common/functors.hpp>
 #include <tapegrad/core/random.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/nn/module.hpp>

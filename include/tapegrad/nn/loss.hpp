@@ -25,7 +25,7 @@
 /// form a step captured into a CUDA graph needs.
 
 #include <tapegrad/autograd/record.hpp>
-#include <tapegrad/backend/loss_functors.hpp>
+#include <tapegrad/backend/common/loss_functors.hpp>
 #include <tapegrad/core/labels.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/elementwise.hpp>

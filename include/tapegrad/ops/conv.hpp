@@ -24,11 +24,11 @@
 /// a large dense layer at the end of a network.
 ///
 /// The convolution is computed image by image as im2col + one matrix product per group, the batch split
-/// across threads (see backend/conv_cpu.hpp), with the column matrices in per-thread buffers that are reused
+/// across threads (see backend/cpu/conv_pool.hpp), with the column matrices in per-thread buffers that are reused
 /// from call to call, so a training step allocates only its output tensors.
 
 #include <tapegrad/autograd/record.hpp>
-#include <tapegrad/backend/conv_cpu.hpp>
+#include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/core/tensor.hpp>
 
 #include <algorithm>
@@ -208,8 +208,6 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
         detail::window_geometry("conv2d", sx, Size2{sw[2], sw[3]}, p.stride, p.padding, p.dilation);
 
     const int64_t L = g.out_plane(), cols_size = N * g.col_rows() * L;
-    // multiply-adds per image, forward; the backward's two products cost as much again each
-    const double work = static_cast<double>(O * g.col_rows() / groups * L);
     const bool rec = has_bias ? detail::needs_grad(x, w, b) : detail::needs_grad(x, w);
     // The weight gradient needs the column matrices again: keep the forward's (up to 32 MB of float) rather
     // than compute them twice.
@@ -218,17 +216,16 @@ Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
         cols.emplace(cols_size);
     Tensor<T, D> y = Tensor<T, D>::empty({N, O, g.out_h, g.out_w});
     CB::conv2d_forward(g, N, O, groups, x.data_ptr(), w.data_ptr(), has_bias ? b.data_ptr() : nullptr, y.data_ptr(),
-                       CB::batch_parts(N, work), cols ? cols->data() : nullptr);
+                       cols ? cols->data() : nullptr);
 
     if (rec) {
-        auto backward = [x, w, b, g, groups, N, O, work, cols = std::move(cols)](const Tensor<T, D>& dy) {
+        auto backward = [x, w, b, g, groups, N, O, cols = std::move(cols)](const Tensor<T, D>& dy) {
             T* db = b.defined() && b.requires_grad() ? detail::grad_buffer(b) : nullptr;
             bool fresh = false;
             T* dw = w.requires_grad() ? detail::grad_buffer_for_overwrite(w, fresh) : nullptr;
             T* dx = x.requires_grad() ? detail::grad_buffer(x) : nullptr;
-            const double products = (dw ? 1.0 : 0.0) + (dx ? 1.0 : 0.0);
             CB::conv2d_backward(g, N, O, groups, x.data_ptr(), w.data_ptr(), dy.data_ptr(), dx, dw, fresh, db,
-                                CB::batch_parts(N, work * std::max(products, 0.1)), cols ? cols->data() : nullptr);
+                                cols ? cols->data() : nullptr);
         };
         if (has_bias)
             detail::record(y, "conv2d", {&x, &w, &b}, std::move(backward));

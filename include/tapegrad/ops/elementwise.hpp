@@ -1,11 +1,11 @@
 #pragma once
 /// \file
 /// Elementwise ops with NumPy broadcasting: add, sub, mul, div, maximum, neg, exp, log, sqrt, pow, abs,
-/// clamp, tanh, sigmoid, relu. Each is a functor in backend/functors.hpp (value and derivative side by
+/// clamp, tanh, sigmoid, relu. Each is a functor in backend/common/functors.hpp (value and derivative side by
 /// side) plus a one-line wrapper here; `unary` and `binary` do the recording once for all of them.
 
 #include <tapegrad/autograd/record.hpp>
-#include <tapegrad/backend/functors.hpp>
+#include <tapegrad/backend/common/functors.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/shape.hpp>
 
@@ -35,7 +35,7 @@ inline backend::Strided broadcast_plan(const Shape& out, const Shape& a, const S
 
 }  // namespace detail
 
-/// y = f(x) elementwise for a unary functor `f` (see backend/functors.hpp); records f.backward.
+/// y = f(x) elementwise for a unary functor `f` (see backend/common/functors.hpp); records f.backward.
 template <class F, Scalar T, Device D>
 Tensor<T, D> unary(const Tensor<T, D>& x, const F& f) {
     using B = backend::Ops<D>;

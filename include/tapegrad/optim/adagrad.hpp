@@ -30,16 +30,15 @@ struct AdagradOptions {
 /// State per parameter: `sum` (of squared gradients) and `step`.
 template <Scalar T, Device D = Cpu>
 class Adagrad : public Optimizer<T, D> {
-    static_assert(std::same_as<D, Cpu>, "tapegrad::optim::Adagrad: the update runs on the host only; on CUDA use SGD, "
-                                        "Adam or AdamW, which have fused device kernels.");
-
 public:
     /// The options struct, for generic code: `typename Opt::Options`.
     using Options = AdagradOptions;
 
     /// Throws ValueError naming the option and its value for an invalid hyper-parameter.
     explicit Adagrad(std::vector<Tensor<T, D>> params, const AdagradOptions& options = {})
-        : Optimizer<T, D>(std::move(params), "Adagrad", options.lr, {"sum"}, true), opt_(validated(options)) {}
+        : Optimizer<T, D>(std::move(params), "Adagrad", options.lr, {"sum"}, true), opt_(validated(options)) {
+        batch_.resize(this->params().size());
+    }
 
     /// The hyper-parameters, with the current learning rate.
     [[nodiscard]] AdagradOptions options() const {
@@ -54,28 +53,35 @@ public:
     ///     g  = g + wd * p                                   (if wd != 0)
     ///     s  = s + g^2
     ///     p  = p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
+    ///
+    /// All parameters in one `step_many` call with the Adagrad rule (backend/common/optim_math.hpp): one
+    /// kernel launch on the GPU. Refused (DeviceError) inside a CUDA graph capture: the first step fills the
+    /// sum and the decayed learning rate is computed on the host at each step.
     void step() override {
         NoGradGuard no_grad;
-        const T wd = static_cast<T>(opt_.weight_decay), eps = static_cast<T>(opt_.eps),
-                init = static_cast<T>(opt_.initial_accumulator_value);
-        const bool decay = opt_.weight_decay != 0;
+        TAPEGRAD_CHECK(!backend::Ops<D>::capturing(), DeviceError, "Adagrad: a step cannot be captured into a CUDA ",
+                       "graph: its learning rate lr / (1 + (t - 1) lr_decay) is computed on the host at every step. ",
+                       "Run it eagerly, or capture SGD");
+        const T init = static_cast<T>(opt_.initial_accumulator_value);
+        size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
             if (!impl->grad) continue;  // no gradient: not part of this step (as in PyTorch)
-            T* p = impl->data();
-            const T* dp = impl->grad->data();
             const int64_t n = impl->shape.numel();
             bool fresh = false;
             auto& st = this->param_state(i, fresh);
             const auto t = static_cast<double>(++st.step);
-            const T clr = static_cast<T>(this->lr() / (1 + (t - 1) * opt_.lr_decay));
             T* s = st.buffers[0].data_ptr();
-            for (int64_t k = 0; k < n; ++k) {
-                const T g = decay ? dp[k] + wd * p[k] : dp[k];
-                s[k] = (fresh ? init : s[k]) + g * g;
-                p[k] -= clr * (g / (std::sqrt(s[k]) + eps));
-            }
+            if (fresh) backend::Ops<D>::fill(n, init, s);
+            batch_[k++] = {.n = n,
+                           .p = impl->data(),
+                           .grad = impl->grad->data(),
+                           .s0 = s,
+                           .a = static_cast<T>(this->lr() / (1 + (t - 1) * opt_.lr_decay))};
         }
+        backend::Ops<D>::step_many(
+            static_cast<int64_t>(k), batch_.data(),
+            backend::AdagradRule<T>::make(static_cast<T>(opt_.eps), static_cast<T>(opt_.weight_decay)));
     }
 
 private:
@@ -92,6 +98,8 @@ private:
     }
 
     AdagradOptions opt_;
+    /// This step's parameters, in storage sized once, so that a step allocates nothing.
+    std::vector<backend::StepParam<T>> batch_;
 };
 
 }  // namespace tapegrad::optim

@@ -79,7 +79,7 @@ public:
     /// which is `p -= lr * m_hat / (sqrt(v_hat) + eps)` with the bias-corrected `m_hat = m / (1 - beta1^t)`
     /// and `v_hat = v' / (1 - beta2^t)`, arranged as PyTorch does.
     ///
-    /// All parameters in one `adam_step_many` call (one kernel launch on the GPU, not one per parameter),
+    /// All parameters in one `step_many` call with the Adam rule (one kernel launch on the GPU, not one per parameter),
     /// each with the bias corrections of its own step count t. Refused (DeviceError) inside a CUDA graph
     /// capture, since t advances on the host.
     void step() override {
@@ -87,6 +87,7 @@ public:
         TAPEGRAD_CHECK(!backend::Ops<D>::capturing(), DeviceError, this->name(), ": a step cannot be captured into a ",
                        "CUDA graph: its bias corrections 1 - beta^t are computed on the host at every step, so a ",
                        "replay would repeat the captured step's t forever. Run it eagerly, or capture SGD");
+        const T lr = static_cast<T>(this->lr());
         size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
@@ -94,19 +95,22 @@ public:
             bool fresh = false;
             auto& st = this->param_state(i, fresh);
             const auto t = static_cast<double>(++st.step);
+            const T bc1 = static_cast<T>(1 - std::pow(opt_.beta1, t));
+            const T bc2 = static_cast<T>(1 - std::pow(opt_.beta2, t));
             batch_[k++] = {.n = impl->shape.numel(),
                            .p = impl->data(),
                            .grad = impl->grad->data(),
-                           .m = st.buffers[0].data_ptr(),
-                           .v = st.buffers[1].data_ptr(),
-                           .vmax = opt_.amsgrad ? st.buffers[2].data_ptr() : nullptr,
-                           .bc1 = static_cast<T>(1 - std::pow(opt_.beta1, t)),
-                           .bc2 = static_cast<T>(1 - std::pow(opt_.beta2, t))};
+                           .s0 = st.buffers[0].data_ptr(),
+                           .s1 = st.buffers[1].data_ptr(),
+                           .s2 = opt_.amsgrad ? st.buffers[2].data_ptr() : nullptr,
+                           .a = lr / bc1,
+                           .b = std::sqrt(bc2)};
         }
-        backend::Ops<D>::adam_step_many(static_cast<int64_t>(k), batch_.data(),
-                                        static_cast<T>(this->lr()), static_cast<T>(opt_.beta1),
-                                        static_cast<T>(opt_.beta2), static_cast<T>(opt_.eps),
-                                        static_cast<T>(opt_.weight_decay), decoupled_, opt_.amsgrad);
+        backend::Ops<D>::step_many(static_cast<int64_t>(k), batch_.data(),
+                                   backend::AdamRule<T>::make(lr, static_cast<T>(opt_.beta1),
+                                                              static_cast<T>(opt_.beta2), static_cast<T>(opt_.eps),
+                                                              static_cast<T>(opt_.weight_decay), decoupled_,
+                                                              opt_.amsgrad));
     }
 
 protected:
@@ -138,7 +142,7 @@ private:
     bool decoupled_;
     /// This step's parameters, rebuilt on each step (pointers change when a gradient or a buffer is created
     /// or replaced) in storage sized once, one entry per parameter, so that a step allocates nothing.
-    std::vector<backend::AdamParam<T>> batch_;
+    std::vector<backend::StepParam<T>> batch_;
 };
 
 /// AdamW, Adam with decoupled weight decay: `AdamW opt(model.parameters(), {.lr = 1e-3, .weight_decay = 0.01});`.

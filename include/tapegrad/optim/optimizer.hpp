@@ -21,7 +21,8 @@
 /// `0.exp_avg`) follows `torch.optim`.
 
 #include <tapegrad/autograd/tape.hpp>
-#include <tapegrad/backend/multi_tensor.hpp>
+#include <tapegrad/backend/common/multi_tensor.hpp>
+#include <tapegrad/backend/common/optim_math.hpp>
 #include <tapegrad/core/device.hpp>
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/tensor.hpp>
@@ -250,11 +251,23 @@ protected:
         }
     }
 
+    /// Whether parameter i has state yet (it has been updated, or its state was loaded).
+    [[nodiscard]] bool has_state(size_t i) const noexcept { return states_[i].initialized; }
+
+    /// Throws DeviceError inside a CUDA graph capture (cuda::Graph) when a parameter with a gradient has no
+    /// state yet: its first step creates the state (and may set it from the gradient), which every replay
+    /// would then redo. `which` completes "the first step" in the message (e.g. " with momentum").
+    void check_capturable_first_step(const char* which = "") const {
+        if (!backend::Ops<D>::capturing()) return;
+        for (size_t i = 0; i < params_.size(); ++i)
+            TAPEGRAD_CHECK(!params_[i].impl()->grad || has_state(i), DeviceError, name(), ": the first step", which,
+                           " cannot be captured into a CUDA graph (it creates the optimizer state, which every ",
+                           "replay would redo); take one step eagerly before capturing");
+    }
+
     /// The state of parameter `i`, created on first use with zero-filled buffers; `fresh` tells the caller
     /// it was just created (SGD copies the gradient into its momentum buffer then, Adagrad fills its sum).
     /// The only place a step allocates, and only on a parameter's first update.
-    /// Whether parameter i has state yet (it has been updated, or its state was loaded).
-    [[nodiscard]] bool has_state(size_t i) const noexcept { return states_[i].initialized; }
 
     ParamState& param_state(size_t i, bool& fresh) {
         ParamState& st = states_[i];
@@ -301,7 +314,7 @@ private:
     std::vector<ParamState> states_;  ///< one per parameter, same order as params()
     /// zero_grad's list of gradient buffers, rebuilt on each call (pointers change when a gradient is
     /// created or dropped) in storage sized once, one entry per parameter, so that zero_grad never allocates.
-    std::vector<backend::Buffer<T>> grads_;
+    std::vector<backend::TensorSpan<T>> grads_;
 };
 
 }  // namespace tapegrad::optim

@@ -34,9 +34,6 @@ struct RMSpropOptions {
 /// State per parameter: `square_avg`, `momentum_buffer` (momentum > 0), `grad_avg` (centered), `step`.
 template <Scalar T, Device D = Cpu>
 class RMSprop : public Optimizer<T, D> {
-    static_assert(std::same_as<D, Cpu>, "tapegrad::optim::RMSprop: the update runs on the host only; on CUDA use SGD, "
-                                        "Adam or AdamW, which have fused device kernels.");
-
 public:
     /// The options struct, for generic code: `typename Opt::Options`.
     using Options = RMSpropOptions;
@@ -46,7 +43,9 @@ public:
         : Optimizer<T, D>(std::move(params), "RMSprop", options.lr, names(validated(options)), true),
           opt_(options),
           momentum_slot_(1),
-          grad_avg_slot_(options.momentum > 0 ? 2 : 1) {}
+          grad_avg_slot_(options.momentum > 0 ? 2 : 1) {
+        batch_.resize(this->params().size());
+    }
 
     /// The hyper-parameters, with the current learning rate.
     [[nodiscard]] RMSpropOptions options() const {
@@ -63,42 +62,32 @@ public:
     ///                                        d = sqrt(v) + eps           (otherwise)
     ///     b  = mu * b + g / d;  p = p - lr * b              (if mu > 0)
     ///     p  = p - lr * g / d                               (otherwise)
+    ///
+    /// All parameters in one `step_many` call with the RMSprop rule (backend/common/optim_math.hpp): one
+    /// kernel launch on the GPU. In a CUDA graph capture the first step is refused (DeviceError).
     void step() override {
         NoGradGuard no_grad;
-        const T lr = static_cast<T>(this->lr()), alpha = static_cast<T>(opt_.alpha),
-                w = static_cast<T>(1 - opt_.alpha), eps = static_cast<T>(opt_.eps),
-                wd = static_cast<T>(opt_.weight_decay), mu = static_cast<T>(opt_.momentum);
-        const bool decay = opt_.weight_decay != 0, centered = opt_.centered, momentum = opt_.momentum > 0;
+        this->check_capturable_first_step();
+        const bool centered = opt_.centered, momentum = opt_.momentum > 0;
+        size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
             if (!impl->grad) continue;  // no gradient: not part of this step (as in PyTorch)
-            T* p = impl->data();
-            const T* dp = impl->grad->data();
-            const int64_t n = impl->shape.numel();
             bool fresh = false;
             auto& st = this->param_state(i, fresh);
             ++st.step;
-            T* v = st.buffers[0].data_ptr();
-            T* b = momentum ? st.buffers[momentum_slot_].data_ptr() : nullptr;
-            T* a = centered ? st.buffers[grad_avg_slot_].data_ptr() : nullptr;
-            for (int64_t k = 0; k < n; ++k) {
-                const T g = decay ? dp[k] + wd * p[k] : dp[k];
-                v[k] = alpha * v[k] + w * g * g;
-                T d;
-                if (centered) {
-                    a[k] = detail::lerp(a[k], g, w);
-                    d = std::sqrt(v[k] - a[k] * a[k]) + eps;
-                } else {
-                    d = std::sqrt(v[k]) + eps;
-                }
-                if (momentum) {
-                    b[k] = mu * b[k] + g / d;
-                    p[k] -= lr * b[k];
-                } else {
-                    p[k] -= lr * (g / d);
-                }
-            }
+            batch_[k++] = {.n = impl->shape.numel(),
+                           .p = impl->data(),
+                           .grad = impl->grad->data(),
+                           .s0 = st.buffers[0].data_ptr(),
+                           .s1 = momentum ? st.buffers[momentum_slot_].data_ptr() : nullptr,
+                           .s2 = centered ? st.buffers[grad_avg_slot_].data_ptr() : nullptr};
         }
+        backend::Ops<D>::step_many(
+            static_cast<int64_t>(k), batch_.data(),
+            backend::RmspropRule<T>::make(static_cast<T>(this->lr()), static_cast<T>(opt_.alpha),
+                                          static_cast<T>(opt_.eps), static_cast<T>(opt_.weight_decay),
+                                          static_cast<T>(opt_.momentum), centered));
     }
 
 private:
@@ -122,6 +111,8 @@ private:
     RMSpropOptions opt_;
     size_t momentum_slot_;
     size_t grad_avg_slot_;
+    /// This step's parameters, in storage sized once, so that a step allocates nothing.
+    std::vector<backend::StepParam<T>> batch_;
 };
 
 }  // namespace tapegrad::optim

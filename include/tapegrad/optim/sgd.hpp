@@ -55,18 +55,14 @@ public:
     ///     g  = g + mu * b  if nesterov,  else  g = b       (if mu != 0)
     ///     p  = p - lr * g
     ///
-    /// All parameters in one `sgd_step_many` call: one kernel launch on the GPU, not one per parameter.
+    /// All parameters in one `step_many` call with the SGD rule (backend/common/optim_math.hpp): one kernel
+    /// launch on the GPU, not one per parameter.
     ///
     /// In a step captured into a CUDA graph (cuda::Graph), the first step with momentum is refused
     /// (DeviceError): it creates the buffers and sets b = g, which every replay would then repeat.
     void step() override {
         NoGradGuard no_grad;
-        if (backend::Ops<D>::capturing() && opt_.momentum != 0)
-            for (size_t i = 0; i < this->params().size(); ++i)
-                TAPEGRAD_CHECK(!this->params()[i].impl()->grad || this->has_state(i), DeviceError,
-                               "SGD: the first step with momentum cannot be captured into a CUDA graph (it creates ",
-                               "the momentum buffers and sets them to the gradient, which every replay would redo); ",
-                               "take one step eagerly before capturing");
+        if (opt_.momentum != 0) this->check_capturable_first_step(" with momentum");
         size_t k = 0;  // parameters with a gradient, packed at the front of batch_
         for (size_t i = 0; i < this->params().size(); ++i) {
             const auto* impl = this->params()[i].impl();
@@ -76,13 +72,13 @@ public:
             batch_[k++] = {.n = impl->shape.numel(),
                            .p = impl->data(),
                            .grad = impl->grad->data(),
-                           .momentum_buf = buf,
+                           .s0 = buf,
                            .first_step = fresh};
         }
-        backend::Ops<D>::sgd_step_many(static_cast<int64_t>(k), batch_.data(),
-                                       static_cast<T>(this->lr()), static_cast<T>(opt_.momentum),
-                                       static_cast<T>(opt_.dampening), static_cast<T>(opt_.weight_decay),
-                                       opt_.nesterov);
+        backend::Ops<D>::step_many(static_cast<int64_t>(k), batch_.data(),
+                                   backend::SgdRule<T>::make(static_cast<T>(this->lr()), static_cast<T>(opt_.momentum),
+                                                             static_cast<T>(opt_.dampening),
+                                                             static_cast<T>(opt_.weight_decay), opt_.nesterov));
     }
 
 private:
@@ -106,7 +102,7 @@ private:
     SGDOptions opt_;
     /// This step's parameters, rebuilt on each step (pointers change when a gradient or a buffer is created
     /// or replaced) in storage sized once, one entry per parameter, so that a step allocates nothing.
-    std::vector<backend::SgdParam<T>> batch_;
+    std::vector<backend::StepParam<T>> batch_;
 };
 
 }  // namespace tapegrad::optim

@@ -1,4 +1,4 @@
-// Tests for tapegrad/nn/activation.hpp (and the functors in backend/activation_functors.hpp): every
+// Tests for tapegrad/nn/activation.hpp (and the functors in backend/common/activation_functors.hpp): every
 // activation function and module passes gradcheck over several shapes, reference values, behaviour at
 // |x| = 1e4 in float and double, PReLU's slope gradient, Maxout, and the error messages.
 //

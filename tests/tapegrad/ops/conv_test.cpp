@@ -1,12 +1,12 @@
 // Tests for tapegrad/ops/conv.hpp (conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool2d)
-// and the primitives beneath them in tapegrad/backend/conv_cpu.hpp: hand-computed forwards and backwards,
+// and the primitives beneath them in tapegrad/backend/cpu/conv_pool.hpp: hand-computed forwards and backwards,
 // a direct-loop reference convolution on random configurations, the im2col/col2im adjoint identity, the
 // batch split into parts (threads), the 2x2 max-pool loop against the general scan, gradcheck of every op,
 // and the argument checks.
 
 #include "../test_support.hpp"
 
-#include <tapegrad/backend/conv_cpu.hpp>
+#include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/ops/conv.hpp>
 
 #include <doctest/doctest.h>
@@ -236,9 +236,9 @@ TEST_CASE("conv2d primitives: splitting the batch into parts gives the one-part 
         std::vector<double> cols(static_cast<size_t>(N * win.col_rows() * win.out_plane()));
         TensorD y = TensorD::full(dy.shape(), 99.0), dx = TensorD::full(x.shape(), 0.5);
         TensorD dw = TensorD::full(w.shape(), dw_overwrite ? 99.0 : 0.5), db = TensorD::full(b.shape(), 0.5);
-        Ops::conv2d_forward(win, N, O, groups, x.data(), w.data(), b.data(), y.data(), parts,
+        Ops::conv2d_forward_in_parts(win, N, O, groups, x.data(), w.data(), b.data(), y.data(), parts,
                             keep_cols ? cols.data() : nullptr);
-        Ops::conv2d_backward(win, N, O, groups, x.data(), w.data(), dy.data(), dx.data(), dw.data(), dw_overwrite,
+        Ops::conv2d_backward_in_parts(win, N, O, groups, x.data(), w.data(), dy.data(), dx.data(), dw.data(), dw_overwrite,
                              db.data(), parts, keep_cols ? cols.data() : nullptr);
         return std::vector<TensorD>{y, dx, dw, db};
     };

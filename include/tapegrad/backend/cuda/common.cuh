@@ -1,13 +1,13 @@
 #pragma once
 /// \file
 /// Device helpers shared by the CUDA kernels (the .cu files beside this header, which nvcc compiles; host
-/// code includes kernels.cuh instead): launch configurations, grid-stride ranges, warp and block
+/// code includes the launcher declarations of each family, cuda/<family>.cuh, instead): launch configurations, grid-stride ranges, warp and block
 /// reductions, and `Walk`, the plain-data form of a broadcasting plan that kernels take by value.
 ///
 /// Launch conventions: 64-bit indices everywhere, grid-stride loops, grids capped at `max_grid` blocks, and
 /// launchers return before launching anything when there is no work (a zero-sized grid is a launch error).
 
-#include <tapegrad/backend/strided.hpp>
+#include <tapegrad/backend/common/strided.hpp>
 
 #include <cuda_runtime.h>
 

@@ -1,20 +1,14 @@
 /// \file
-/// The CUDA backend's contiguous elementwise primitives: fill, axpy, scale, and map / map_backward through
-/// the unary functors (instantiated for every one in functor_list.cuh). Kernels, then launchers, then the
-/// explicit instantiations for float and double. Semantics are those of backend::Ops<Cpu> (backend/cpu.hpp).
+/// The CUDA backend's contiguous elementwise primitives: axpy, scale, and map / map_backward through
+/// the unary functors (instantiated for every one of backend/common/functor_list.hpp). Kernels, then launchers, then the
+/// explicit instantiations for float and double. Semantics are those of backend::Ops<Cpu> (backend/cpu/elementwise.hpp).
 
 #include <tapegrad/backend/cuda/common.cuh>
-#include <tapegrad/backend/cuda/functor_list.cuh>
-#include <tapegrad/backend/cuda/kernels.cuh>
+#include <tapegrad/backend/common/functor_list.hpp>
+#include <tapegrad/backend/cuda/elementwise.cuh>
 
 namespace tapegrad::cuda {
 namespace detail {
-
-/// out[i] = v
-template <class T>
-__global__ void fill_kernel(int64_t n, T v, T* out) {
-    for (int64_t i = global_thread(); i < n; i += grid_threads()) out[i] = v;
-}
 
 /// y[i] += alpha * x[i]
 template <class T>
@@ -49,12 +43,6 @@ __global__ void map_backward_kernel(int64_t n, const T* x, const T* y, const T* 
 // ---- launchers -----------------------------------------------------------------------------------------
 
 template <class T>
-void fill(int64_t n, T v, T* out, cudaStream_t stream) {
-    if (n <= 0) return;
-    detail::fill_kernel<<<detail::grid_for(n), detail::block_size, 0, stream>>>(n, v, out);
-}
-
-template <class T>
 void axpy(int64_t n, T alpha, const T* x, T* y, cudaStream_t stream) {
     if (n <= 0) return;
     detail::axpy_kernel<<<detail::grid_for(n), detail::block_size, 0, stream>>>(n, alpha, x, y);
@@ -81,14 +69,13 @@ void map_backward(int64_t n, const T* x, const T* y, const T* dy, T* dx, F f, bo
 // ---- explicit instantiations ---------------------------------------------------------------------------
 
 #define TAPEGRAD_CUDA_ELEMENTWISE(T)                                  \
-    template void fill<T>(int64_t, T, T*, cudaStream_t);              \
     template void axpy<T>(int64_t, T, const T*, T*, cudaStream_t);    \
     template void scale<T>(int64_t, T, T*, cudaStream_t);
 TAPEGRAD_CUDA_ELEMENTWISE(float)
 TAPEGRAD_CUDA_ELEMENTWISE(double)
 #undef TAPEGRAD_CUDA_ELEMENTWISE
 
-// map and map_backward for every unary functor of functor_list.cuh (add new functors there, not here).
+// map and map_backward for every unary functor of the one list, backend/common/functor_list.hpp (a new functor is added in its own header, not here).
 #define TAPEGRAD_CUDA_MAP(F)                                                                                    \
     template void map<float, fn::F>(int64_t, const float*, float*, fn::F, cudaStream_t);                       \
     template void map<double, fn::F>(int64_t, const double*, double*, fn::F, cudaStream_t);                    \
@@ -96,7 +83,7 @@ TAPEGRAD_CUDA_ELEMENTWISE(double)
                                              bool, cudaStream_t);                                              \
     template void map_backward<double, fn::F>(int64_t, const double*, const double*, const double*, double*,    \
                                               fn::F, bool, cudaStream_t);
-TAPEGRAD_CUDA_UNARY_FUNCTORS(TAPEGRAD_CUDA_MAP)
+TAPEGRAD_UNARY_FUNCTORS(TAPEGRAD_CUDA_MAP)
 #undef TAPEGRAD_CUDA_MAP
 
 }  // namespace tapegrad::cuda

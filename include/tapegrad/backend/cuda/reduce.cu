@@ -3,11 +3,11 @@
 /// adjoint expand_axis_add, max_axis and its adjoint scatter_axis_add, copy_axis_block) and the dense
 /// layer's bias add and bias gradient (add_row_vector, add_column_sums). Sums go through the deterministic
 /// reductions of broadcast_reduce.cuh. Kernels, then launchers, then the explicit instantiations for float
-/// and double. Semantics are those of backend::Ops<Cpu> (backend/cpu.hpp).
+/// and double. Semantics are those of backend/cpu/reduce.hpp.
 
 #include <tapegrad/backend/cuda/broadcast_reduce.cuh>
 #include <tapegrad/backend/cuda/common.cuh>
-#include <tapegrad/backend/cuda/kernels.cuh>
+#include <tapegrad/backend/cuda/reduce.cuh>
 
 namespace tapegrad::cuda {
 namespace detail {

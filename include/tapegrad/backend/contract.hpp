@@ -1,0 +1,177 @@
+#pragma once
+/// \file
+/// The backend contract: the primitives a device must provide, written once, as one concept per family.
+/// `Ops<D>` (a specialisation per device) provides them; each backend states that it is complete with
+/// `static_assert(Backend<D>)` (backend/cpu/ops.hpp, backend/cuda/ops.hpp), so a primitive missing on a
+/// device, or with the wrong parameters, stops that backend's build with the family's name.
+///
+/// Every primitive takes raw buffers (device memory of D, unless a name says host) and sizes, and knows
+/// nothing of `Tensor`; the generic layers above (tensor and tape, ops, nn, optim) call
+/// `backend::Ops<D>::name(...)`. The families, each checked for float and double:
+///
+///   MemoryFamily       allocate, deallocate, capturing, upload, download, fill, copy           memory
+///   ElementwiseFamily  axpy, scale, map(_backward), zip(_backward), strided_copy, strided_add  elementwise
+///   ReductionFamily    sum_axis, expand_axis_add, max_axis, scatter_axis_add, copy_axis_block,  reduce
+///                      add_row_vector, add_column_sums
+///   BlasFamily         gemm                                                                  blas
+///   SoftmaxLossFamily  softmax_axis(_backward), softmax_xent_rows(_backward), nll_rows(_back.)  softmax_loss
+///   ConvPoolFamily     im2col_is_identity, conv2d_forward/backward, im2col, col2im, max, avg   conv_pool
+///                      and adaptive average pooling with their backwards
+///   NormFamily         channel_mean_var, channel_batch_stats, channel_running_stats,          norm
+///                      channel_normalize(_backward)
+///   OptimFamily        step_many (every rule of TAPEGRAD_OPTIM_RULES), fill_many, scale_many,  optim
+///                      norm_many
+///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
+/// The last column names the files: backend/cpu/<name>.hpp and its twin backend/cuda/<name>.hpp (with the
+/// kernels in backend/cuda/<name>.cu).
+///
+/// The device-neutral pieces the primitives share live in backend/common/: the functors (with their one
+/// list), the Strided and Window2d plans, the multi-tensor tables, the counter RNG and the optimizer rules.
+
+#include <tapegrad/backend/common/functor_list.hpp>
+#include <tapegrad/backend/common/multi_tensor.hpp>
+#include <tapegrad/backend/common/optim_math.hpp>
+#include <tapegrad/backend/common/strided.hpp>
+#include <tapegrad/backend/common/window.hpp>
+#include <tapegrad/core/device.hpp>
+
+#include <concepts>
+#include <cstdint>
+
+namespace tapegrad::backend {
+
+/// The primitives of device D. Only specialisations exist (backend/cpu/ops.hpp, backend/cuda/ops.hpp).
+template <Device D>
+struct Ops;
+
+/// The former name of the convolution, pooling and normalisation primitives, now families of Ops<D>.
+template <class D>
+using ConvOps = Ops<D>;
+
+namespace contract {
+
+template <class B, class T>
+concept StorageOf = requires(int64_t n, T* p, const T* c) {
+    { B::template allocate<T>(n) } -> std::same_as<T*>;
+    B::deallocate(p, n);
+    B::upload(n, c, p);
+    B::download(n, c, p);
+    B::copy(n, c, p);
+};
+template <class B, class T>
+concept MemoryOf = StorageOf<B, T> && requires(int64_t n, T v, T* p) { B::fill(n, v, p); };
+template <class B, class T>
+concept ElementwiseOf = requires(int64_t n, T v, T* p, const T* c, const Strided& s, bool flag) {
+    B::axpy(n, v, c, p);
+    B::scale(n, v, p);
+    B::map(n, c, p, fn::Relu{});
+    B::map_backward(n, c, c, c, p, fn::Relu{}, flag);
+    B::zip(s, c, c, p, fn::Add{});
+    B::zip_backward(s, c, c, c, c, p, p, fn::Add{}, flag);
+    B::strided_copy(s, c, p);
+    B::strided_add(s, c, p);
+};
+template <class B, class T>
+concept ReductionOf = requires(int64_t n, T v, T* p, const T* c, int64_t* arg, const int64_t* carg, bool flag) {
+    B::sum_axis(n, n, n, c, p);
+    B::expand_axis_add(n, n, n, v, c, p);
+    B::max_axis(n, n, n, c, p, arg);
+    B::scatter_axis_add(n, n, n, carg, c, p);
+    B::copy_axis_block(n, n, n, n, n, c, n, n, p, flag);
+    B::add_row_vector(n, n, c, p);
+    B::add_column_sums(n, n, c, p);
+};
+template <class B, class T>
+concept BlasOf = requires(int64_t n, T v, T* p, const T* c, bool flag) { B::gemm(flag, flag, n, n, n, v, c, c, v, p); };
+template <class B, class T>
+concept SoftmaxLossOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* labels, bool flag) {
+    B::softmax_axis(n, n, n, c, p, flag);
+    B::softmax_axis_backward(n, n, n, c, c, p, flag);
+    B::softmax_xent_rows(n, n, c, labels, p, p);
+    B::softmax_xent_rows_backward(n, n, c, labels, c, n, v, p);
+    B::nll_rows(n, n, c, labels, p);
+    B::nll_rows_backward(n, n, labels, c, n, v, p);
+};
+template <class B, class T>
+concept ConvPoolOf = requires(int64_t n, T* p, const T* c, const Window2d& g, int64_t* arg, const int64_t* carg,
+                              bool flag) {
+    { B::im2col_is_identity(g) } -> std::convertible_to<bool>;
+    B::conv2d_forward(g, n, n, n, c, c, c, p, p);
+    B::conv2d_backward(g, n, n, n, c, c, c, p, p, flag, p, c);
+    B::im2col(g, n, c, p);
+    B::col2im(g, n, c, p);
+    B::max_pool2d(g, n, c, p, arg);
+    B::max_pool2d_backward(g, n, carg, c, p);
+    B::avg_pool2d(g, n, c, p, flag);
+    B::avg_pool2d_backward(g, n, c, p, flag);
+    B::adaptive_avg_pool2d(g, n, c, p);
+    B::adaptive_avg_pool2d_backward(g, n, c, p);
+};
+template <class B, class T>
+concept NormOf = requires(int64_t n, T v, T* p, const T* c, bool flag) {
+    B::channel_mean_var(n, n, n, c, p, p);
+    B::channel_batch_stats(n, n, n, c, v, v, p, p, p, p);
+    B::channel_running_stats(n, c, c, v, p, p);
+    B::channel_normalize(n, n, n, c, c, c, c, c, p);
+    B::channel_normalize_backward(n, n, n, c, c, c, c, c, flag, p, p, p);
+};
+template <class B, class T>
+concept OptimOf = requires(int64_t n, T v, const StepParam<T>* params, const TensorSpan<T>* list,
+                           const TensorSpan<const T>* clist, double norm_type) {
+    B::step_many(n, params, SgdRule<T>{});
+    B::step_many(n, params, AdamRule<T>{});
+    B::step_many(n, params, RmspropRule<T>{});
+    B::step_many(n, params, AdagradRule<T>{});
+    B::fill_many(n, list, v);
+    B::scale_many(n, list, v);
+    { B::norm_many(n, clist, norm_type) } -> std::same_as<double>;
+};
+template <class B, class T>
+concept RandomDataOf = requires(int64_t n, T* p, const T* c, double prob, uint64_t seed, const int64_t* ci,
+                                int64_t* i) {
+    B::dropout_mask(n, prob, seed, seed, p);
+    B::gather_batch(n, n, c, ci, ci, n, i, p, i);
+};
+
+}  // namespace contract
+
+/// Memory and transfer: device memory (allocate / deallocate, host <-> device copies and copy, for T and for
+/// int64_t labels and indices), fill, and whether work is being captured into a device graph.
+template <class B>
+concept MemoryFamily = contract::MemoryOf<B, float> && contract::MemoryOf<B, double> &&
+                       contract::StorageOf<B, int64_t> && requires {
+                           { B::capturing() } -> std::convertible_to<bool>;
+                       };
+/// Elementwise and broadcast: axpy, scale, unary and binary functors (every one of functor_list.hpp) with
+/// their backwards, strided copies.
+template <class B>
+concept ElementwiseFamily = contract::ElementwiseOf<B, float> && contract::ElementwiseOf<B, double>;
+/// Reductions over the middle axis of [outer, n, inner], their adjoints, block copies, bias rows and sums.
+template <class B>
+concept ReductionFamily = contract::ReductionOf<B, float> && contract::ReductionOf<B, double>;
+/// BLAS: the row-major matrix product.
+template <class B>
+concept BlasFamily = contract::BlasOf<B, float> && contract::BlasOf<B, double>;
+/// Softmax, log-softmax and the fused row-wise losses (cross-entropy, NLL).
+template <class B>
+concept SoftmaxLossFamily = contract::SoftmaxLossOf<B, float> && contract::SoftmaxLossOf<B, double>;
+/// Convolution and pooling over NCHW batches, planned by a Window2d.
+template <class B>
+concept ConvPoolFamily = contract::ConvPoolOf<B, float> && contract::ConvPoolOf<B, double>;
+/// Normalisation: batch norm's per-channel statistics, normalisation and backward.
+template <class B>
+concept NormFamily = contract::NormOf<B, float> && contract::NormOf<B, double>;
+/// Optimizer updates: the one multi-tensor step (every rule), and fill / scale / norm over tensor lists.
+template <class B>
+concept OptimFamily = contract::OptimOf<B, float> && contract::OptimOf<B, double>;
+/// Random and data: dropout masks from the counter RNG, the device loader's batch gather.
+template <class B>
+concept RandomDataFamily = contract::RandomDataOf<B, float> && contract::RandomDataOf<B, double>;
+
+/// A device whose `Ops<D>` provides every family: what `Tensor<T, D>` and everything above it need.
+template <class D>
+concept Backend = Device<D> && MemoryFamily<Ops<D>> && ElementwiseFamily<Ops<D>> && ReductionFamily<Ops<D>> &&
+                  BlasFamily<Ops<D>> && SoftmaxLossFamily<Ops<D>> && ConvPoolFamily<Ops<D>> && NormFamily<Ops<D>> &&
+                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>>;
+
+}  // namespace tapegrad::backend
