@@ -38,8 +38,9 @@ struct CpuElementwise {
     /// y[i] = f(x[i])
     template <class T, class F>
     static void map(int64_t n, const T* x, T* y, const F& f) {
-        static_assert(fn::listed_unary<F>, "map: this functor is not in TAPEGRAD_UNARY_FUNCTORS: add X(Name) to the "
-                                           "list in its header (backend/common/) so that CUDA instantiates it too.");
+        static_assert(fn::usable_unary<F>, "map: this functor of tapegrad::fn is not in TAPEGRAD_UNARY_FUNCTORS: "
+                                           "add X(Name) to the list in its header (backend/common/), so that CUDA "
+                                           "instantiates it too.");
         if constexpr (std::is_same_v<F, fn::Tanh> && std::is_same_v<T, float>) {
             // Eigen's vectorised float tanh (a rational approximation, within 8 ulp of std::tanh and exactly
             // +-1 beyond |x| ~ 7.9) is about 40x faster than calling std::tanh per element. Double keeps
@@ -52,8 +53,9 @@ struct CpuElementwise {
     /// dx[i] += f.backward(x[i], y[i], dy[i]), or = when `assign` (then dx may be dy itself).
     template <class T, class F>
     static void map_backward(int64_t n, const T* x, const T* y, const T* dy, T* dx, const F& f, bool assign = false) {
-        static_assert(fn::listed_unary<F>, "map_backward: this functor is not in TAPEGRAD_UNARY_FUNCTORS: add X(Name) to the "
-                                           "list in its header (backend/common/) so that CUDA instantiates it too.");
+        static_assert(fn::usable_unary<F>, "map_backward: this functor of tapegrad::fn is not in "
+                                           "TAPEGRAD_UNARY_FUNCTORS: add X(Name) to the list in its header "
+                                           "(backend/common/), so that CUDA instantiates it too.");
         if (assign)
             for (int64_t i = 0; i < n; ++i) dx[i] = f.backward(x[i], y[i], dy[i]);
         else
@@ -62,8 +64,9 @@ struct CpuElementwise {
     /// out = f(a, b) with broadcasting.
     template <class T, class F>
     static void zip(const Strided& p, const T* a, const T* b, T* out, const F& f) {
-        static_assert(fn::listed_binary<F>, "zip: this functor is not in TAPEGRAD_BINARY_FUNCTORS: add X(Name) to the "
-                                            "list in its header (backend/common/) so that CUDA instantiates it too.");
+        static_assert(fn::usable_binary<F>, "zip: this functor of tapegrad::fn is not in TAPEGRAD_BINARY_FUNCTORS: "
+                                           "add X(Name) to the list in its header (backend/common/), so that CUDA "
+                                           "instantiates it too.");
         if (p.a_contig && p.b_contig) {
             const int64_t n = p.numel();
             for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
@@ -91,8 +94,9 @@ struct CpuElementwise {
     template <class T, class F>
     static void zip_backward(const Strided& p, const T* a, const T* b, const T* y, const T* dy, T* da, T* db,
                              const F& f, bool assign_a = false) {
-        static_assert(fn::listed_binary<F>, "zip_backward: this functor is not in TAPEGRAD_BINARY_FUNCTORS: add X(Name) to the "
-                                            "list in its header (backend/common/) so that CUDA instantiates it too.");
+        static_assert(fn::usable_binary<F>, "zip_backward: this functor of tapegrad::fn is not in "
+                                            "TAPEGRAD_BINARY_FUNCTORS: add X(Name) to the list in its header "
+                                            "(backend/common/), so that CUDA instantiates it too.");
         if (p.a_contig && p.b_contig) {
             const int64_t n = p.numel();
             if (db)

@@ -106,3 +106,19 @@ TEST_CASE("the list names each functor once, under its own name, and only functo
     CHECK_FALSE(fn::listed_binary<fn::Relu>);
     CHECK_FALSE(fn::listed_unary<int>);
 }
+
+namespace {
+struct UserSquare {  // a functor of the user's own: not the library's, so it need not be listed
+    template <class T> T operator()(T x) const { return x * x; }
+    template <class T> T backward(T x, T, T dy) const { return 2 * x * dy; }
+};
+}  // namespace
+
+TEST_CASE("only the library's functors (namespace tapegrad::fn) must be listed; a user's runs unlisted on the CPU") {
+    CHECK(fn::library_functor<fn::Relu>);
+    CHECK(fn::library_functor<fn::BceWithLogits>);
+    CHECK_FALSE(fn::library_functor<UserSquare>);
+    CHECK(fn::usable_unary<UserSquare>);
+    CHECK(fn::usable_unary<fn::Gelu>);
+    CHECK_FALSE(fn::usable_unary<fn::Add>);  // a library functor of the other kind
+}
