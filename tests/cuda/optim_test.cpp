@@ -146,7 +146,7 @@ TEST_CASE_TEMPLATE("CUDA: step_many with every rule and option over 100 tensors 
                     check_rule<T>("Adam", backend::AdamRule<T>::make(T(1e-2), T(0.9), T(0.999), T(1e-8), wd, decoupled, amsgrad),
                                   gen);
             for (const bool centered : {false, true})
-                check_rule<T>("RMSprop", backend::RmspropRule<T>::make(T(1e-2), T(0.99), T(1e-8), wd, mu, centered), gen);
+                check_rule<T>("RMSprop", backend::RmspropRule<T>::make(T(1e-2), 0.99, T(1e-8), wd, mu, centered), gen);
             check_rule<T>("Adagrad", backend::AdagradRule<T>::make(T(1e-10), wd), gen);
         }
 }

@@ -85,7 +85,7 @@ public:
         }
         backend::Ops<D>::step_many(
             static_cast<int64_t>(k), batch_.data(),
-            backend::RmspropRule<T>::make(static_cast<T>(this->lr()), static_cast<T>(opt_.alpha),
+            backend::RmspropRule<T>::make(static_cast<T>(this->lr()), opt_.alpha,
                                           static_cast<T>(opt_.eps), static_cast<T>(opt_.weight_decay),
                                           static_cast<T>(opt_.momentum), centered));
     }

@@ -122,9 +122,10 @@ struct RmspropRule {
     T lr, alpha, w, eps, wd, mu;
     bool decay, centered, momentum;
 
-    static RmspropRule make(T lr, T alpha, T eps, T weight_decay, T momentum, bool centered) {
-        return {lr, alpha, T(1) - alpha, eps, weight_decay, momentum, weight_decay != T(0), centered,
-                momentum > T(0)};
+    /// alpha in double: 1 - alpha is formed before rounding to T (as torch.optim.RMSprop's Python float).
+    static RmspropRule make(T lr, double alpha, T eps, T weight_decay, T momentum, bool centered) {
+        return {lr, static_cast<T>(alpha), static_cast<T>(1 - alpha), eps, weight_decay, momentum,
+                weight_decay != T(0), centered, momentum > T(0)};
     }
     TAPEGRAD_HD void operator()(const StepParam<T>& q, int64_t i) const {
         using optim_math::mul;

@@ -122,7 +122,7 @@ TEST_CASE_TEMPLATE("AdamRule through step_many equals the Adam loop, bit for bit
 }
 
 TEST_CASE_TEMPLATE("RmspropRule through step_many equals the RMSprop loop, bit for bit", T, float, double) {
-    const T lr = T(1e-2), alpha = T(0.99), w = T(1) - alpha, eps = T(1e-8);
+    const T lr = T(1e-2), alpha = T(0.99), w = static_cast<T>(1 - 0.99), eps = T(1e-8);
     for (const bool centered : {false, true})
         for (const T mu : {T(0), T(0.9)})
             for (const T wd : {T(0), T(1e-2)}) {
@@ -159,7 +159,7 @@ TEST_CASE_TEMPLATE("RmspropRule through step_many equals the RMSprop loop, bit f
                         }
                     }
                     Ops::step_many(static_cast<int64_t>(list.size()), list.data(),
-                                   backend::RmspropRule<T>::make(lr, alpha, eps, wd, mu, centered));
+                                   backend::RmspropRule<T>::make(lr, 0.99, eps, wd, mu, centered));
                 }
                 CHECK(p == p1);
                 CHECK(v == v1);
