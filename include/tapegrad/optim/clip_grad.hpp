@@ -15,6 +15,7 @@
 #include <tapegrad/core/error.hpp>
 #include <tapegrad/core/tensor.hpp>
 
+#include <array>
 #include <concepts>
 #include <cmath>
 #include <limits>
@@ -24,18 +25,26 @@ namespace tapegrad::optim {
 
 namespace detail {
 
-/// The gradients of `params` that exist, as a list for the multi-tensor primitives, in storage of this
-/// thread that only grows (so clipping in a steady training loop does not allocate).
-template <class U, class T, Device D>
-std::vector<backend::TensorSpan<U>>& grad_spans(const std::vector<Tensor<T, D>>& params) {
-    thread_local std::vector<backend::TensorSpan<U>> spans;
-    spans.clear();
+/// Calls f(count, spans) with the gradients of `params` that exist, as a list for the multi-tensor
+/// primitives: on the stack for up to 256 parameters (so clipping in a steady training loop does not
+/// allocate), on the heap beyond.
+template <class U, class T, Device D, class F>
+auto with_grad_spans(const std::vector<Tensor<T, D>>& params, F&& f) {
+    constexpr size_t on_stack = 256;
+    std::array<backend::TensorSpan<U>, on_stack> local;
+    std::vector<backend::TensorSpan<U>> heap;
+    backend::TensorSpan<U>* spans = local.data();
+    if (params.size() > on_stack) {
+        heap.resize(params.size());
+        spans = heap.data();
+    }
+    int64_t count = 0;
     for (const Tensor<T, D>& p : params) {
         const auto* impl = p.impl();
         if (impl == nullptr || !impl->grad) continue;
-        spans.push_back({.n = impl->shape.numel(), .data = impl->grad->data()});
+        spans[count++] = {.n = impl->shape.numel(), .data = impl->grad->data()};
     }
-    return spans;
+    return f(count, static_cast<const backend::TensorSpan<U>*>(spans));
 }
 
 }  // namespace detail
@@ -56,16 +65,18 @@ double clip_grad_norm_(const std::vector<Tensor<T, D>>& params, double max_norm,
     TAPEGRAD_CHECK(max_norm >= 0, ValueError, "clip_grad_norm_: invalid max_norm ", max_norm, " (must be >= 0)");
     TAPEGRAD_CHECK(norm_type > 0, ValueError, "clip_grad_norm_: invalid norm_type ", norm_type,
                    " (must be > 0, or infinity)");
-    const auto& grads = detail::grad_spans<const T>(params);
-    const double total = backend::Ops<D>::norm_many(static_cast<int64_t>(grads.size()), grads.data(), norm_type);
+    const double total = detail::with_grad_spans<const T>(params, [&](int64_t count, const auto* grads) {
+        return backend::Ops<D>::norm_many(count, grads, norm_type);
+    });
     TAPEGRAD_CHECK(!error_if_nonfinite || std::isfinite(total), ValueError, "clip_grad_norm_: the total norm ",
                    norm_type, " of the gradients is ", total,
                    ", so they cannot be clipped (pass error_if_nonfinite = false to scale anyway)");
     const double coef = max_norm / (total + 1e-6);
     if (!(coef >= 1)) {  // a NaN total gives a NaN coef and NaN gradients, as in PyTorch
         NoGradGuard no_grad;
-        const auto& spans = detail::grad_spans<T>(params);
-        backend::Ops<D>::scale_many(static_cast<int64_t>(spans.size()), spans.data(), static_cast<T>(coef));
+        detail::with_grad_spans<T>(params, [&](int64_t count, const auto* grads) {
+            backend::Ops<D>::scale_many(count, grads, static_cast<T>(coef));
+        });
     }
     return total;
 }
