@@ -100,7 +100,7 @@ public:
     }
     /// Visits, each epoch, the samples `sampler` chooses in its order (a DistributedSampler: this rank's
     /// shard) instead of the whole dataset; `opt.shuffle` and `opt.seed` are then not used.
-    DataLoader(const Dataset<T>& ds, std::shared_ptr<Sampler> sampler, LoaderOptions opt = {}) : DataLoader(ds, opt) {
+    DataLoader(const Dataset<T>& ds, std::shared_ptr<Sampler> sampler, LoaderOptions opt) : DataLoader(ds, opt) {
         TAPEGRAD_CHECK(sampler != nullptr, ValueError, "DataLoader: the sampler is null");
         sampler_ = std::move(sampler);
         order_.resize(static_cast<size_t>(sampler_->size()));
