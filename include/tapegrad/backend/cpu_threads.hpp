@@ -346,8 +346,9 @@ inline constexpr double product_work_per_thread = 4.0 * 1024 * 1024;
     if (DIR* dir = opendir("/proc/self/task")) {
         while (const dirent* e = readdir(dir)) {
             if (e->d_name[0] == '.') continue;
-            const std::string path = std::string("/proc/self/task/") + e->d_name + "/stat";
-            if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+            char path[320];  // no std::string: this runs inside training steps, which make no heap allocations
+            std::snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+            if (std::FILE* f = std::fopen(path, "r")) {
                 char buf[512];
                 const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
                 std::fclose(f);
