@@ -17,7 +17,6 @@
 // backward, step.
 
 #include "common/mnist_training.hpp"
-#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -148,8 +147,10 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
-        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
+        const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
+        tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
+        if (dist.is_main()) std::fprintf(stderr, "%s
+", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         // Images stay 2-D for the convolutions: [N, 1, 28, 28].
