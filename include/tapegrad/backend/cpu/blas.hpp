@@ -4,6 +4,7 @@
 /// OpenBLAS where the build routes Eigen's products there). Twin: backend/cuda/blas.hpp (cuBLAS).
 
 #include <tapegrad/backend/cpu/memory.hpp>
+#include <tapegrad/backend/cpu_threads.hpp>
 
 #include <Eigen/Core>
 
@@ -30,6 +31,7 @@ struct CpuBlas {
         }
         const Map a(A, trans_a ? K : M, trans_a ? M : K);
         const Map b(B, trans_b ? N : K, trans_b ? K : N);
+        const tapegrad::detail::ProductThreads threads(M, N, K);  // one thread for small products
         if (beta == T(0)) {
             if (!trans_a && !trans_b) c.noalias() = alpha * (a * b);
             else if (trans_a && !trans_b) c.noalias() = alpha * (a.transpose() * b);
