@@ -22,7 +22,7 @@
 ///
 /// The class losses take labels as a host span (`std::vector<int64_t>`) or as `Labels<D>` (core/labels.hpp),
 /// class indices already on the logits' device: on a GPU that saves the copy at every step, and it is the
-/// form a step captured into a CUDA graph needs.
+/// form a step captured into a CUDA graph needs. Host labels may be of any integer type (`std::vector<int>`).
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/backend/loss_functors.hpp>
@@ -206,6 +206,13 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, std::span<const int64_t> 
     const auto nc = tapegrad::detail::check_class_rows("cross_entropy", logits, labels, reduction);
     return cross_entropy(logits, Labels<D>::from_checked(labels, nc.max_label, nc.max_row), reduction);
 }
+/// Cross-entropy against host labels of another integer type (`std::vector<int>`...), converted once.
+template <Scalar T, Device D, LabelRange R>
+    requires(!std::convertible_to<const R&, std::span<const int64_t>>)
+Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const R& labels, Reduction reduction = Reduction::mean) {
+    std::vector<int64_t> storage;
+    return cross_entropy(logits, tapegrad::detail::labels_as_int64("cross_entropy", labels, storage), reduction);
+}
 
 /// Cross-entropy of logits [N, C] against probability targets [N, C] (soft labels, label smoothing):
 /// row r's loss is -sum_c t_rc log_softmax(x_r)_c. -> scalar, or [N] for Reduction::none. Gradients reach
@@ -253,6 +260,13 @@ Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, std::span<const int64_t> la
     const auto nc = tapegrad::detail::check_class_rows("nll_loss", log_probs, labels, reduction);
     return nll_loss(log_probs, Labels<D>::from_checked(labels, nc.max_label, nc.max_row), reduction);
 }
+/// nll_loss against host labels of another integer type (`std::vector<int>`...), converted once.
+template <Scalar T, Device D, LabelRange R>
+    requires(!std::convertible_to<const R&, std::span<const int64_t>>)
+Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, const R& labels, Reduction reduction = Reduction::mean) {
+    std::vector<int64_t> storage;
+    return nll_loss(log_probs, tapegrad::detail::labels_as_int64("nll_loss", labels, storage), reduction);
+}
 
 // ---- modules: the same losses as function objects, with PyTorch's names ---------------------------------
 
@@ -290,6 +304,11 @@ struct CrossEntropyLoss {
     Tensor<T, D> operator()(const Tensor<T, D>& logits, std::span<const int64_t> labels) const {
         return cross_entropy(logits, labels, reduction);
     }
+    template <Scalar T, Device D, LabelRange R>
+        requires(!std::convertible_to<const R&, std::span<const int64_t>>)
+    Tensor<T, D> operator()(const Tensor<T, D>& logits, const R& labels) const {
+        return cross_entropy(logits, labels, reduction);
+    }
     template <Scalar T, Device D>
     Tensor<T, D> operator()(const Tensor<T, D>& logits, const Labels<D>& labels) const {
         return cross_entropy(logits, labels, reduction);
@@ -305,6 +324,11 @@ struct NLLLoss {
     Reduction reduction = Reduction::mean;
     template <Scalar T, Device D>
     Tensor<T, D> operator()(const Tensor<T, D>& log_probs, std::span<const int64_t> labels) const {
+        return nll_loss(log_probs, labels, reduction);
+    }
+    template <Scalar T, Device D, LabelRange R>
+        requires(!std::convertible_to<const R&, std::span<const int64_t>>)
+    Tensor<T, D> operator()(const Tensor<T, D>& log_probs, const R& labels) const {
         return nll_loss(log_probs, labels, reduction);
     }
     template <Scalar T, Device D>

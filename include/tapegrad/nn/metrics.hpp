@@ -11,6 +11,7 @@
 /// fraction found). Metrics are evaluation, not training: nothing here records onto the tape.
 
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/core/labels.hpp>
 #include <tapegrad/core/tensor.hpp>
 
 #include <algorithm>
@@ -68,6 +69,13 @@ template <Scalar T, Device D>
     for (int64_t i = 0; i < n; ++i) hits += detail::argmax_row(s + i * c, c) == labels[static_cast<size_t>(i)];
     return static_cast<double>(hits) / static_cast<double>(n);
 }
+/// accuracy against host labels of another integer type (`std::vector<int>`...).
+template <Scalar T, Device D, LabelRange R>
+    requires(std::same_as<D, Cpu> && !std::convertible_to<const R&, std::span<const int64_t>>)
+[[nodiscard]] double accuracy(const Tensor<T, D>& scores, const R& labels) {
+    std::vector<int64_t> storage;
+    return accuracy(scores, tapegrad::detail::labels_as_int64("accuracy", labels, storage));
+}
 
 /// Counts (true class, predicted class) pairs over any number of batches: `at(t, p)` is how many samples
 /// of class t were predicted as p. Rows are true classes, columns predictions.
@@ -98,6 +106,13 @@ public:
         const T* s = scores.data_ptr();
         for (size_t i = 0; i < labels.size(); ++i)
             ++cell(labels[i], detail::argmax_row(s + static_cast<int64_t>(i) * c, c));
+    }
+    /// update with host labels of another integer type (`std::vector<int>`...).
+    template <Scalar T, Device D, LabelRange R>
+        requires(std::same_as<D, Cpu> && !std::convertible_to<const R&, std::span<const int64_t>>)
+    void update(const Tensor<T, D>& scores, const R& labels) {
+        std::vector<int64_t> storage;
+        update(scores, tapegrad::detail::labels_as_int64("ConfusionMatrix::update", labels, storage));
     }
 
     /// Adds a batch of predicted classes. Throws ShapeError when the counts differ, IndexError naming the

@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -339,4 +340,34 @@ TEST_CASE("bce_loss rejects values outside [0, 1]; a mean over an empty batch is
     // sum and none of an empty batch are fine
     CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}, Reduction::sum).item() == 0.0);
     CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}, Reduction::none).numel() == 0);
+}
+
+TEST_CASE("class losses take labels of any integer type, with the same values and checks") {
+    const TensorD x = TensorD::from({2, 3}, {1.0, 2.0, 3.0, 1.0, -1.0, 0.5});
+    const Labels wide = {2, 0};
+    const double want = nn::cross_entropy(x, wide).item();
+    CHECK(nn::cross_entropy(x, std::vector<int>{2, 0}).item() == want);
+    CHECK(nn::cross_entropy(x, std::vector<uint8_t>{2, 0}).item() == want);
+    CHECK(nn::cross_entropy(x, std::array<short, 2>{2, 0}).item() == want);
+    const std::vector<long long> ll = {2, 0};
+    CHECK(nn::cross_entropy(x, ll, Reduction::sum).item() == nn::cross_entropy(x, wide, Reduction::sum).item());
+    CHECK(nn::nll_loss(x, std::vector<unsigned>{1, 0}).item() == nn::nll_loss(x, Labels{1, 0}).item());
+    CHECK(nn::CrossEntropyLoss{}(x, std::vector<int>{2, 0}).item() == want);
+    CHECK(nn::NLLLoss{}(x, std::vector<int>{1, 0}).item() == nn::nll_loss(x, Labels{1, 0}).item());
+    check_throws<tapegrad::IndexError>([&] { (void)nn::cross_entropy(x, std::vector<int>{2, -3}); },
+                                       "cross_entropy: label -3 out of range [0, 3) at row 1");
+    check_throws<tapegrad::IndexError>([&] { (void)nn::nll_loss(x, std::vector<int>{7, 0}); },
+                                       "nll_loss: label 7 out of range [0, 3) at row 0");
+    // an unsigned 64-bit label beyond int64 is reported, not wrapped to a negative index
+    check_throws<tapegrad::IndexError>(
+        [&] { (void)nn::cross_entropy(x, std::vector<uint64_t>{0, uint64_t{1} << 63}); },
+        "cross_entropy: label 9223372036854775808 out of range at row 1");
+
+    // and the gradient is the same as with int64 labels
+    TensorD a = x.clone().detach(), b = x.clone().detach();
+    a.requires_grad_();
+    b.requires_grad_();
+    nn::cross_entropy(a, std::vector<int>{2, 0}).backward();
+    nn::cross_entropy(b, wide).backward();
+    CHECK(a.grad().to_vector() == b.grad().to_vector());
 }
