@@ -23,6 +23,7 @@
 /// weight and bias gradients) are formed per part and added in part order, so a result depends on the
 /// number of parts but never on the timing of the threads.
 
+#include <tapegrad/backend/accumulate.hpp>
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/core/device.hpp>
 
@@ -33,6 +34,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -245,10 +247,11 @@ struct ConvOps<Cpu> {
             const bool need_col = pdw && !identity && !cols, need_dcol = dx && !identity;
             T* const buf = need_col || need_dcol ? detail::scratch<T, 0>().get(K * L * 2) : nullptr;
             T* const colbuf = buf, *const dcol = buf ? buf + K * L : nullptr;
+            std::vector<BlockSum<T>> bias(pdb ? static_cast<size_t>(O) : 0);  // accumulate.hpp
             for (int64_t n = n0; n < n1; ++n) {
                 const T* dyn = dy + n * O * L;
-                if (pdb)
-                    for (int64_t o = 0; o < O; ++o) pdb[o] += CUVec<T>(dyn + o * L, L).sum();
+                for (size_t o = 0; o < bias.size(); ++o)
+                    bias[o].add(sum_contiguous(dyn + static_cast<int64_t>(o) * L, L));
                 if (pdw) {  // dW_g (+)= dY_g col_g^T
                     const T* col = x + n * in_image;
                     if (cols) {
@@ -270,6 +273,7 @@ struct ConvOps<Cpu> {
                     if (!identity) col2im(g, 1, dcol, dxn);
                 }
             }
+            for (size_t o = 0; o < bias.size(); ++o) pdb[o] += bias[o].value();
         });
         if (!partial) return;
         for (int64_t p = 0; p < parts; ++p) {
@@ -447,10 +451,10 @@ struct ConvOps<Cpu> {
         for_each_avg_window<T>(g, planes, count_include_pad,
                             [&](int64_t p, int64_t o, int64_t y0, int64_t y1, int64_t x0, int64_t x1, T scale) {
                                 const T* src = x + p * g.in_plane();
-                                T s = T(0);
+                                BlockSum<T> s;  // accumulate.hpp
                                 for (int64_t iy = y0; iy < y1; ++iy)
-                                    for (int64_t ix = x0; ix < x1; ++ix) s += src[iy * g.width + ix];
-                                y[p * g.out_plane() + o] = s * scale;
+                                    for (int64_t ix = x0; ix < x1; ++ix) s.add(src[iy * g.width + ix]);
+                                y[p * g.out_plane() + o] = s.value() * scale;
                             });
     }
     /// dx[p, iy, ix] += dy[p, o] / divisor for every window o holding (iy, ix) (divisor as in avg_pool2d).
@@ -473,10 +477,10 @@ struct ConvOps<Cpu> {
     static void adaptive_avg_pool2d(const Window2d& g, int64_t planes, const T* x, T* y) {
         for_each_adaptive_window(g, planes, [&](int64_t p, int64_t o, int64_t y0, int64_t y1, int64_t x0, int64_t x1) {
             const T* src = x + p * g.in_plane();
-            T s = T(0);
+            BlockSum<T> s;  // accumulate.hpp
             for (int64_t iy = y0; iy < y1; ++iy)
-                for (int64_t ix = x0; ix < x1; ++ix) s += src[iy * g.width + ix];
-            y[p * g.out_plane() + o] = s / static_cast<T>((y1 - y0) * (x1 - x0));
+                for (int64_t ix = x0; ix < x1; ++ix) s.add(src[iy * g.width + ix]);
+            y[p * g.out_plane() + o] = s.value() / static_cast<T>((y1 - y0) * (x1 - x0));
         });
     }
     /// dx[p, iy, ix] += dy[p, o] / (window size) for every window o holding (iy, ix).
