@@ -12,7 +12,8 @@
 ///
 ///  - `BlockSum<T>`: a running sum of terms given one at a time (host and device);
 ///  - `sum_contiguous(x, n)`: the sum of n contiguous values, 16 lanes wide (vectorised);
-///  - `sum_rows(n, inner, x, out, accumulate)`: the column sums of a row-major [n, inner] matrix;
+///  - `row_sums(R, C, out, accumulate, term)`, `sum_rows(n, inner, x, out, accumulate)`: column sums of a
+///    row-major matrix, of terms or of stored values;
 ///  - `ScatterSum<T>`: for sums whose target is picked per term (a broadcast's gradient).
 
 #include <tapegrad/backend/host_device.hpp>
@@ -70,29 +71,33 @@ TAPEGRAD_HD T sum_contiguous(const T* x, int64_t n) {
     return rest.value();
 }
 
-/// out[i] = sum_k x[k * inner + i] for i < inner, k < n (the column sums of a row-major [n, inner]); with
-/// `accumulate`, out[i] += that sum instead (the sum and out rounded once together). Rows are added in
-/// blocks of `sum_block` in T, a column chunk at a time, and the blocks in double.
-template <class T>
-void sum_rows(int64_t n, int64_t inner, const T* x, T* out, bool accumulate) {
+/// out[c] = sum_r term(r, c) for c < C, r < R; with `accumulate`, out[c] += that sum instead (the sum and
+/// out rounded once together). Rows are added in blocks of `sum_block` in T, a chunk of columns at a time
+/// (vectorised over c), and the blocks in double.
+template <class T, class F>
+void row_sums(int64_t R, int64_t C, T* out, bool accumulate, F&& term) {
     constexpr int64_t chunk = 1024;
     T blk[chunk];
     double total[chunk];
-    for (int64_t c0 = 0; c0 < inner; c0 += chunk) {
-        const int64_t w = std::min(chunk, inner - c0);
+    for (int64_t c0 = 0; c0 < C; c0 += chunk) {
+        const int64_t w = std::min(chunk, C - c0);
         for (int64_t i = 0; i < w; ++i) total[i] = accumulate ? static_cast<double>(out[c0 + i]) : 0.0;
-        for (int64_t k0 = 0; k0 < n; k0 += sum_block) {
-            const int64_t k1 = std::min<int64_t>(n, k0 + sum_block);
-            const T* src = x + k0 * inner + c0;
-            for (int64_t i = 0; i < w; ++i) blk[i] = src[i];
-            for (int64_t k = k0 + 1; k < k1; ++k) {
-                src += inner;
-                for (int64_t i = 0; i < w; ++i) blk[i] += src[i];
-            }
+        for (int64_t r0 = 0; r0 < R; r0 += sum_block) {
+            const int64_t r1 = std::min<int64_t>(R, r0 + sum_block);
+            for (int64_t i = 0; i < w; ++i) blk[i] = term(r0, c0 + i);
+            for (int64_t r = r0 + 1; r < r1; ++r)
+                for (int64_t i = 0; i < w; ++i) blk[i] += term(r, c0 + i);
             for (int64_t i = 0; i < w; ++i) total[i] += static_cast<double>(blk[i]);
         }
         for (int64_t i = 0; i < w; ++i) out[c0 + i] = static_cast<T>(total[i]);
     }
+}
+
+/// out[i] = sum_k x[k * inner + i] for i < inner, k < n (the column sums of a row-major [n, inner]); with
+/// `accumulate`, out[i] += that sum instead. See row_sums.
+template <class T>
+void sum_rows(int64_t n, int64_t inner, const T* x, T* out, bool accumulate) {
+    row_sums(n, inner, out, accumulate, [x, inner](int64_t k, int64_t i) { return x[k * inner + i]; });
 }
 
 /// The elements an operand of a broadcasting plan spans (its largest offset + 1; 0 when the plan is
@@ -110,12 +115,26 @@ inline int64_t operand_extent(const Strided& p, const std::array<int64_t, max_ra
     return extent;
 }
 
+/// C when b is broadcast over leading dimensions only and laid out contiguously over the rest (a bias:
+/// out [R, C] from b [C], or [N, C, H, W] from [C, H, W]), so that out is R rows of C whose elements j map
+/// to b[j]; else 0.
+inline int64_t broadcast_row_length(const Strided& p, const std::array<int64_t, max_rank>& strides) {
+    int64_t c = 1;
+    int d = p.rank - 1;
+    for (; d >= 0 && strides[static_cast<size_t>(d)] != 0; --d) {  // the trailing dimensions b keeps
+        const auto ds = static_cast<size_t>(d);
+        if (strides[ds] != c && p.dims[ds] != 1) return 0;
+        c *= p.dims[ds];
+    }
+    for (; d >= 0; --d)  // the leading dimensions: all broadcast
+        if (strides[static_cast<size_t>(d)] != 0 && p.dims[static_cast<size_t>(d)] != 1) return 0;
+    return c;
+}
+
 /// Sums into out[j], j < size, whose targets are picked per term (a gradient summed over broadcast
-/// dimensions): `ScatterSum<T> acc(out, size, reduces); acc.add_run(j0, n, stride, term); acc.finish();`.
-/// When `reduces` and T is float, a run with stride 1 (the bias pattern: every row adds into the same
-/// targets) adds into a float block of partial sums that joins double totals every `sum_block` runs, and
-/// other runs add into the double totals directly; finish() writes out (each element rounded once).
-/// Otherwise the terms add into out itself.
+/// dimensions in general; the bias pattern goes through row_sums): `ScatterSum<T> acc(out, size, reduces);
+/// acc.add_run(j0, n, stride, term); ... acc.finish();`. When `reduces` and T is float, the terms add into
+/// double totals that finish() writes to out (each element rounded once); otherwise into out itself.
 template <class T>
 class ScatterSum {
 public:
@@ -123,15 +142,10 @@ public:
         : out_(out), size_(size), wide_(std::is_same_v<T, float> && reduces && out != nullptr && size > 0) {
         if (!wide_) return;
         if (size > on_stack) {
-            heap_total_.resize(static_cast<size_t>(size));
-            heap_part_.resize(static_cast<size_t>(size));
-            total_ = heap_total_.data();
-            part_ = heap_part_.data();
+            heap_.resize(static_cast<size_t>(size));
+            total_ = heap_.data();
         }
-        for (int64_t j = 0; j < size; ++j) {
-            total_[j] = static_cast<double>(out[j]);
-            part_[j] = T(0);
-        }
+        for (int64_t j = 0; j < size; ++j) total_[j] = static_cast<double>(out[j]);
     }
     ScatterSum(const ScatterSum&) = delete;
     ScatterSum& operator=(const ScatterSum&) = delete;
@@ -139,48 +153,25 @@ public:
     /// out[j0 + i * stride] += term(i) for i < n.
     template <class F>
     void add_run(int64_t j0, int64_t n, int64_t stride, F&& term) {
-        if (!wide_) {
-            for (int64_t i = 0; i < n; ++i) out_[j0 + i * stride] += term(i);
-        } else if (stride == 1) {
-            T* part = part_ + j0;
-            for (int64_t i = 0; i < n; ++i) part[i] += term(i);
-            lo_ = std::min(lo_, j0);
-            hi_ = std::max(hi_, j0 + n);
-            if (++runs_ == sum_block) flush();
-        } else {
+        if (wide_)
             for (int64_t i = 0; i < n; ++i) total_[j0 + i * stride] += static_cast<double>(term(i));
-        }
+        else
+            for (int64_t i = 0; i < n; ++i) out_[j0 + i * stride] += term(i);
     }
     /// Writes the sums to out (when accumulated on the side). Call once, after the last run.
     void finish() {
-        if (!wide_) return;
-        flush();
-        for (int64_t j = 0; j < size_; ++j) out_[j] = static_cast<T>(total_[j]);
+        if (wide_)
+            for (int64_t j = 0; j < size_; ++j) out_[j] = static_cast<T>(total_[j]);
     }
 
 private:
-    void flush() {
-        for (int64_t j = lo_; j < hi_; ++j) {
-            total_[j] += static_cast<double>(part_[j]);
-            part_[j] = T(0);
-        }
-        runs_ = 0;
-        lo_ = size_;
-        hi_ = 0;
-    }
-
-    static constexpr int64_t on_stack = 512;  // a bias's worth: no heap allocation
+    static constexpr int64_t on_stack = 512;  // no heap allocation for small targets
     T* out_;
     int64_t size_;
     bool wide_;
-    int runs_ = 0;
-    int64_t lo_ = size_, hi_ = 0;  // the part_ range touched since the last flush
-    double local_total_[on_stack];
-    T local_part_[on_stack];
-    std::vector<double> heap_total_;
-    std::vector<T> heap_part_;
-    double* total_ = local_total_;
-    T* part_ = local_part_;
+    double local_[on_stack];
+    std::vector<double> heap_;
+    double* total_ = local_;
 };
 
 }  // namespace tapegrad::backend

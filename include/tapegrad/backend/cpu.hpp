@@ -251,26 +251,35 @@ struct Ops<Cpu> {
                 for (int64_t i = 0; i < n; ++i) da[i] += f.da(a[i], b[i], y[i], dy[i]);
             return;
         }
-        // A broadcast operand's gradient is a sum over the broadcast dimensions (accumulate.hpp). Per run,
-        // db before da: with assign_a (then a_contig) da[o + i] may be dy[o + i] itself.
+        // A broadcast operand's gradient is a sum over the broadcast dimensions (accumulate.hpp). Per run
+        // or row, db before da: with assign_a (then a_contig) da[o + i] may be dy[o + i] itself.
+        if (const int64_t C = p.a_contig ? broadcast_row_length(p, p.sb) : 0; C > 0) {
+            // The bias pattern, b [C] under R rows of C: db by blocked row sums, then da.
+            const int64_t R = p.numel() / C;
+            if (db)
+                row_sums(R, C, db, true, [&](int64_t r, int64_t c) {
+                    const int64_t j = r * C + c;
+                    return f.db(a[j], b[c], y[j], dy[j]);
+                });
+            for (int64_t o = 0; da && o < R * C; o += C) {
+                if (assign_a)
+                    for (int64_t c = 0; c < C; ++c) da[o + c] = f.da(a[o + c], b[c], y[o + c], dy[o + c]);
+                else
+                    for (int64_t c = 0; c < C; ++c) da[o + c] += f.da(a[o + c], b[c], y[o + c], dy[o + c]);
+            }
+            return;
+        }
         bool reduce_a = false, reduce_b = false;
         const int64_t extent_a = operand_extent(p, p.sa, reduce_a), extent_b = operand_extent(p, p.sb, reduce_b);
         ScatterSum<T> sum_a(assign_a ? nullptr : da, extent_a, reduce_a), sum_b(db, extent_b, reduce_b);
         for_each_run(p, [&](int64_t o, int64_t ia, int64_t ib, int64_t n, int64_t sa, int64_t sb) {
-            const auto run = [&](auto unit) {  // unit strides as constants where they are 1, so loops vectorise
-                const int64_t ua = unit ? 1 : sa, ub = unit ? 1 : sb;
-                const auto g_b = [&](int64_t i) { return f.db(a[ia + i * ua], b[ib + i * ub], y[o + i], dy[o + i]); };
-                const auto g_a = [&](int64_t i) { return f.da(a[ia + i * ua], b[ib + i * ub], y[o + i], dy[o + i]); };
-                if (db) sum_b.add_run(ib, n, ub, g_b);
-                if (da && assign_a)
-                    for (int64_t i = 0; i < n; ++i) da[ia + i * ua] = g_a(i);
-                else if (da)
-                    sum_a.add_run(ia, n, ua, g_a);
-            };
-            if (sa == 1 && sb == 1)
-                run(std::true_type{});
-            else
-                run(std::false_type{});
+            const auto g_b = [&](int64_t i) { return f.db(a[ia + i * sa], b[ib + i * sb], y[o + i], dy[o + i]); };
+            const auto g_a = [&](int64_t i) { return f.da(a[ia + i * sa], b[ib + i * sb], y[o + i], dy[o + i]); };
+            if (db) sum_b.add_run(ib, n, sb, g_b);
+            if (da && assign_a)
+                for (int64_t i = 0; i < n; ++i) da[ia + i * sa] = g_a(i);
+            else if (da)
+                sum_a.add_run(ia, n, sa, g_a);
         });
         sum_a.finish();
         sum_b.finish();

@@ -144,6 +144,42 @@ TEST_CASE("gradients summed over 1e7 broadcast elements are accurate") {
     for (const float v : db4.span()) CHECK(rel_eps(v, tenth_sum / 4) <= 4.0);
 }
 
+TEST_CASE("gradients summed along the innermost dimension, and into a gradient that is assigned") {
+    // b [2, 1] under x [2, 5e6]: each of b's two gradients sums a row (the general walk, stride 0 runs)
+    TensorF b = TensorF::zeros({2, 1}).requires_grad_();
+    (TensorF::zeros({2, big / 2}) + b).backward(TensorF::full({2, big / 2}, 0.1f));
+    const TensorF db = b.grad();
+    for (const float v : db.span()) CHECK(rel_eps(v, tenth_sum / 2) <= 4.0);
+    // both operands need a gradient, a's overwritten in place (the bias path with da): x [R, 4] * w [4]
+    TensorF x = TensorF::full({big / 4, 4}, 2.0f).requires_grad_();
+    TensorF w = TensorF::full({4}, 3.0f).requires_grad_();
+    (x * w).backward(TensorF::full({big / 4, 4}, 0.1f));
+    const TensorF dw = w.grad(), dx = x.grad();
+    for (const float v : dw.span()) CHECK(rel_eps(v, 2.0 * tenth_sum / 4) <= 4.0);
+    CHECK(dx.data()[0] == 0.3f * 1.0f);
+    CHECK(dx.data()[big - 1] == 0.1f * 3.0f);
+}
+
+TEST_CASE("broadcast_row_length finds b broadcast over leading dimensions only") {
+    backend::Strided p;
+    p.rank = 2;
+    p.dims = {5, 3};
+    p.sb = {0, 1};
+    CHECK(backend::broadcast_row_length(p, p.sb) == 3);  // [5, 3] from [3]
+    p.sb = {1, 0};
+    CHECK(backend::broadcast_row_length(p, p.sb) == 0);  // [5, 3] from [5, 1]
+    p.rank = 4;
+    p.dims = {2, 3, 4, 5};
+    p.sb = {0, 20, 5, 1};
+    CHECK(backend::broadcast_row_length(p, p.sb) == 60);  // [2, 3, 4, 5] from [3, 4, 5]
+    p.sb = {0, 1, 0, 0};
+    CHECK(backend::broadcast_row_length(p, p.sb) == 0);  // from [3, 1, 1]
+    p.sb = {0, 0, 5, 1};
+    CHECK(backend::broadcast_row_length(p, p.sb) == 20);  // from [1, 4, 5]
+    p.sb = {60, 20, 5, 1};
+    CHECK(backend::broadcast_row_length(p, p.sb) == 120);  // not broadcast: one row
+}
+
 TEST_CASE("strided_add sums a broadcast accurately (the adjoint of an expanding copy)") {
     backend::Strided p;
     p.rank = 2;
