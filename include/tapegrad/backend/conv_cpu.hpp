@@ -34,7 +34,6 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
-#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -247,11 +246,13 @@ struct ConvOps<Cpu> {
             const bool need_col = pdw && !identity && !cols, need_dcol = dx && !identity;
             T* const buf = need_col || need_dcol ? detail::scratch<T, 0>().get(K * L * 2) : nullptr;
             T* const colbuf = buf, *const dcol = buf ? buf + K * L : nullptr;
-            std::vector<BlockSum<T>> bias(pdb ? static_cast<size_t>(O) : 0);  // accumulate.hpp
+            for (int64_t o = 0; pdb && o < O; ++o) {  // blocked sums over pixels and images: accumulate.hpp
+                BlockSum<T> s;
+                for (int64_t n = n0; n < n1; ++n) s.add(sum_contiguous(dy + (n * O + o) * L, L));
+                pdb[o] += s.value();
+            }
             for (int64_t n = n0; n < n1; ++n) {
                 const T* dyn = dy + n * O * L;
-                for (size_t o = 0; o < bias.size(); ++o)
-                    bias[o].add(sum_contiguous(dyn + static_cast<int64_t>(o) * L, L));
                 if (pdw) {  // dW_g (+)= dY_g col_g^T
                     const T* col = x + n * in_image;
                     if (cols) {
@@ -273,7 +274,6 @@ struct ConvOps<Cpu> {
                     if (!identity) col2im(g, 1, dcol, dxn);
                 }
             }
-            for (size_t o = 0; o < bias.size(); ++o) pdb[o] += bias[o].value();
         });
         if (!partial) return;
         for (int64_t p = 0; p < parts; ++p) {
