@@ -8,6 +8,7 @@
 
 #include <tapegrad/backend/accumulate.hpp>
 #include <tapegrad/backend/counter_rng.hpp>
+#include <tapegrad/backend/cpu_threads.hpp>
 #include <tapegrad/backend/functors.hpp>
 #include <tapegrad/backend/multi_tensor.hpp>
 #include <tapegrad/backend/pool.hpp>
@@ -394,6 +395,7 @@ struct Ops<Cpu> {
         }
         const Map a(A, trans_a ? K : M, trans_a ? M : K);
         const Map b(B, trans_b ? N : K, trans_b ? K : N);
+        const tapegrad::detail::ProductThreads threads(M, N, K);  // one thread for small products
         if (beta == T(0)) {
             if (!trans_a && !trans_b) c.noalias() = alpha * (a * b);
             else if (trans_a && !trans_b) c.noalias() = alpha * (a.transpose() * b);
