@@ -170,8 +170,7 @@ int main(int argc, char** argv) {
     try {
         const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
         tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
-        if (dist.is_main()) std::fprintf(stderr, "%s
-", tg::blas_info().c_str());
+        if (dist.is_main()) std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         const auto mnist = tg::data::load_mnist<float>(dir);
