@@ -7,8 +7,6 @@
 /// (L(x + eps) - L(x - eps)) / (2 eps). The worst element is reported with its input, index and both values.
 
 #include <tapegrad/core/tensor.hpp>
-#include <tapegrad/ops/elementwise.hpp>
-#include <tapegrad/ops/shape.hpp>
 
 #include <cmath>
 #include <functional>
@@ -43,7 +41,8 @@ inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<T
     bool any = false;
     for (const auto& x : inputs) any = any || x.requires_grad();
     for (const auto& x : inputs) {
-        TensorD c = x.detach().clone();
+        TensorD c = TensorD::empty(x.shape());
+        c.copy_(x);
         c.requires_grad_(any ? x.requires_grad() : true);
         xs.push_back(c);
     }
