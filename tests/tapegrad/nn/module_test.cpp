@@ -1,12 +1,15 @@
 // Tests for tapegrad/nn/module.hpp: dotted parameter names for nested modules (as a PyTorch state_dict),
 // registration order, zero_grad, train/eval propagation, num_parameters, printing, Sequential built from
-// values and from shared_ptrs, and the argument checks.
+// values and from shared_ptrs, ModuleList and ModuleDict (nested, PyTorch's dotted names), the argument
+// checks, and the layers' table of tests/support/op_tables.hpp (which every device runs) on the CPU.
 
 #include <tapegrad/nn/activation.hpp>
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/ops/elementwise.hpp>
 #include <tapegrad/ops/reduce.hpp>
+
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
@@ -388,4 +391,8 @@ TEST_CASE("ModuleList and ModuleDict: no forward of their own, bad keys and indi
     CHECK_THROWS_WITH_AS((void)dict.forward(TensorF::zeros({1})), doctest::Contains("ModuleDict: has no forward"),
                          tapegrad::ValueError);
     CHECK(dict.size() == 1);
+}
+
+TEST_CASE("layers pass gradcheck with respect to their input (the device-generic LayerTable, on the CPU)") {
+    tapegrad::testing::check_table<tapegrad::testing::LayerTable, tapegrad::Cpu>(9000, 2);
 }
