@@ -92,7 +92,8 @@ struct ActivationArgs<fn::Elu> {
 template <>
 struct ActivationArgs<fn::Softplus> {
     static std::string describe(const fn::Softplus& f) {
-        return "beta=" + tapegrad::detail::activation_number(f.beta) + ", threshold=" + tapegrad::detail::activation_number(f.threshold);
+        return "beta=" + tapegrad::detail::activation_number(f.beta) +
+               ", threshold=" + tapegrad::detail::activation_number(f.threshold);
     }
     static void check(const char* name, const fn::Softplus& f) {
         TAPEGRAD_CHECK(f.beta > 0.0, ValueError, name, ": beta must be positive, got ", f.beta);

@@ -350,7 +350,8 @@ TEST_CASE("ModuleList and ModuleDict: dotted names as PyTorch spells them, neste
     CHECK(keys == m.heads->keys());
     std::ostringstream os;
     os << *m.heads;
-    CHECK(os.str() == "ModuleDict (\n  (cls): Linear(in=3, out=2, bias=true)\n  (box): Linear(in=3, out=4, bias=false)\n)");
+    CHECK(os.str() ==
+          "ModuleDict (\n  (cls): Linear(in=3, out=2, bias=true)\n  (box): Linear(in=3, out=4, bias=false)\n)");
 }
 
 TEST_CASE("ModuleList and ModuleDict: the owner's forward trains every contained parameter") {
@@ -384,8 +385,8 @@ TEST_CASE("ModuleList and ModuleDict: no forward of their own, bad keys and indi
     nn::ModuleDict<float> dict{{"a", std::make_shared<nn::ReLU<float>>()}};
     CHECK_THROWS_WITH_AS(dict.insert("a", nn::ReLU<float>()), "ModuleDict: key 'a' is already present",
                          tapegrad::ValueError);
-    CHECK_THROWS_WITH_AS(dict.insert("x.y", nn::ReLU<float>()), doctest::Contains("key 'x.y' must be non-empty and hold no '.'"),
-                         tapegrad::ValueError);
+    CHECK_THROWS_WITH_AS(dict.insert("x.y", nn::ReLU<float>()),
+                         doctest::Contains("key 'x.y' must be non-empty and hold no '.'"), tapegrad::ValueError);
     CHECK_THROWS_AS(dict.insert("", nn::ReLU<float>()), tapegrad::ValueError);
     CHECK_THROWS_WITH_AS((void)dict["b"], "ModuleDict: no module under key 'b' (keys: 'a')", tapegrad::IndexError);
     CHECK_THROWS_WITH_AS((void)dict.forward(TensorF::zeros({1})), doctest::Contains("ModuleDict: has no forward"),

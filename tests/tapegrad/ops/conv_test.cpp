@@ -1,5 +1,6 @@
 // Tests for tapegrad/ops/conv.hpp (conv2d) and tapegrad/ops/pooling.hpp (max_pool2d, avg_pool2d,
-// adaptive_avg_pool2d, global_avg_pool2d), which share their window geometry, and the primitives beneath them in tapegrad/backend/conv_cpu.hpp: hand-computed forwards and backwards,
+// adaptive_avg_pool2d, global_avg_pool2d), which share their window geometry, and the primitives beneath
+// them in tapegrad/backend/conv_cpu.hpp: hand-computed forwards and backwards,
 // a direct-loop reference convolution on random configurations, the im2col/col2im adjoint identity, the
 // batch split into parts (threads), the 2x2 max-pool loop against the general scan, gradcheck of every op,
 // and the argument checks.
