@@ -516,22 +516,30 @@ struct LayerTable {
                  return net(x[0]);
              },
              64},
-            {"nn::BatchNorm1d [N, C, L]: two training steps, then eval on the running statistics", shaped({{4, 3, 5}}),
+            {"nn::BatchNorm1d [N, C, L]: two training steps on other data, then eval on x", shaped({{4, 3, 5}}),
              [](const auto& x) {
+                 // The running statistics come from batches that do not depend on x (they are constants of
+                 // the eval forward, as autograd sees them), drawn on the host: the same on every device.
+                 Generator g(7);
+                 const TD warm = TD::uniform(x[0].shape(), T(-2), T(2), g);
                  nn::BatchNorm1d<T, D> bn(3);
-                 (void)bn(x[0]);
-                 (void)bn(x[0] * 2.0 + 1.0);
+                 (void)bn(warm);
+                 (void)bn(warm * 0.5 + 1.0);
                  bn.eval();
                  return bn(x[0]);
              },
              64},
-            {"nn::BatchNorm2d, momentum=None: training output, then eval", shaped({{3, 2, 3, 3}}),
+            {"nn::BatchNorm2d, momentum=None: eval after warm-up batches, then training on x", shaped({{3, 2, 3, 3}}),
              [](const auto& x) {
+                 Generator g(8);
+                 const TD warm = TD::uniform(x[0].shape(), T(-1), T(3), g);
                  nn::BatchNorm2d<T, D> bn(2, {.momentum = std::nullopt});
-                 const TD y = bn(x[0]);
-                 (void)bn(x[0] * 0.5);
+                 (void)bn(warm);
+                 (void)bn(warm * 2.0);
                  bn.eval();
-                 return y + bn(x[0]);
+                 const TD e = bn(x[0]);
+                 bn.train();
+                 return e + bn(x[0]) * 0.5;
              },
              64},
             {"nn::BatchNorm2d, affine=false, track_running_stats=false", shaped({{3, 2, 2, 3}}),
