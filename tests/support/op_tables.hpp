@@ -194,6 +194,7 @@ struct ActivationTable {
             {"gelu", x, [](const auto& v) { return gelu(v[0]); }},
             {"gelu(tanh)", x, [](const auto& v) { return gelu(v[0], GeluApproximation::tanh); }},
             {"silu", x, [](const auto& v) { return silu(v[0]); }},
+            {"softsign", x, [](const auto& v) { return softsign(v[0]); }},
             {"prelu, one shared slope",
              [](Generator& g) {
                  return Inputs{random_tensor(random_shape(g), g, wide_away_from_zero),

@@ -83,6 +83,10 @@ Tensor<T, D> gelu(const Tensor<T, D>& x, GeluApproximation approximate = GeluApp
 template <Scalar T, Device D>
 Tensor<T, D> silu(const Tensor<T, D>& x) { return unary(x, fn::Silu{}); }
 
+/// x / (1 + |x|), values in (-1, 1): a squashing function like tanh whose gradient fades polynomially.
+template <Scalar T, Device D>
+Tensor<T, D> softsign(const Tensor<T, D>& x) { return unary(x, fn::Softsign{}); }
+
 /// Parametric ReLU: x for x > 0, a x otherwise, with learnable slopes `weight`.
 ///  x: any shape [N, C, ...];  weight: one element (shared by all) or [C], one slope per channel, the
 ///  channel being dimension 1 of x (as torch.nn.PReLU; an input of rank < 2 has one channel) -> x's shape.
