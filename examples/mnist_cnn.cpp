@@ -17,7 +17,6 @@
 // backward, step.
 
 #include "common/mnist_training.hpp"
-#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -101,13 +100,14 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 
     const auto t0 = Clock::now();
 
+    auto model = examples::Distributed::get().wrap<D>(net);  // under mpirun: dist::DataParallel
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
     const examples::History history =
-        examples::train_any<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
+        examples::train_any<D>(*model, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
     const double test_acc = history.test_acc.back();
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    if (!cfg.save.empty()) {  // the same file on either device
+    if (!cfg.save.empty() && examples::Distributed::get().is_main()) {  // the same file on either device
         tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_cnn"}});
         tg::io::save_optimizer(cfg.save + ".optim", *opt);
         std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
@@ -147,7 +147,10 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     try {
-        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
+        const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
+        tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
+        if (dist.is_main()) std::fprintf(stderr, "%s
+", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         // Images stay 2-D for the convolutions: [N, 1, 28, 28].
@@ -167,6 +170,6 @@ int main(int argc, char** argv) {
         return run<tg::Cpu>(cfg, mnist);
     } catch (const tg::Error& e) {
         std::fprintf(stderr, "mnist_cnn: %s\n", e.what());
-        return 1;
+        return examples::Distributed::get().fail(1);  // under mpirun: ends every rank
     }
 }

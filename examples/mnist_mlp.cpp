@@ -13,7 +13,6 @@
 // cross-entropy. Each step is the lecture's loop: zero_grad, forward, loss, backward, step.
 
 #include "common/mnist_training.hpp"
-#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -96,6 +95,7 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 
     const auto t0 = Clock::now();
 
+    auto model = examples::Distributed::get().wrap<D>(net);  // under mpirun: dist::DataParallel
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
 #if defined(TAPEGRAD_WITH_CUDA)
     CudaStepGraph graph;  // --graph: one CUDA graph per step (checked in main: only with --device cuda)
@@ -103,12 +103,12 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 #else
     examples::StepGraph* step_graph = nullptr;
 #endif
-    const examples::History history = examples::train_any<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs,
+    const examples::History history = examples::train_any<D>(*model, *opt, mnist.train, mnist.test, cfg.epochs,
                                                              cfg.batch, cfg.seed, step_graph);
     const double test_acc = history.test_acc.back();
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    if (!cfg.save.empty()) {  // the same file on either device
+    if (!cfg.save.empty() && examples::Distributed::get().is_main()) {  // the same file on either device
         std::string hidden;
         for (size_t i = 0; i < cfg.hidden.size(); ++i) hidden += (i ? "," : "") + std::to_string(cfg.hidden[i]);
         // The architecture travels in the file's metadata so mnist_predict can rebuild the network.
@@ -168,7 +168,10 @@ int main(int argc, char** argv) {
     }
 
     try {
-        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
+        const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
+        tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
+        if (dist.is_main()) std::fprintf(stderr, "%s
+", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         const auto mnist = tg::data::load_mnist<float>(dir);
@@ -187,6 +190,6 @@ int main(int argc, char** argv) {
         return run<tg::Cpu>(cfg, mnist);
     } catch (const tg::Error& e) {
         std::fprintf(stderr, "mnist_mlp: %s\n", e.what());
-        return 1;
+        return examples::Distributed::get().fail(1);  // under mpirun: ends every rank
     }
 }
