@@ -11,8 +11,6 @@
 ///     std::cout << gradcheck([](const auto& xs) { return tanh(xs[0]); }, {TensorF::ones({3})}) << '\n';
 
 #include <tapegrad/core/tensor.hpp>
-#include <tapegrad/ops/elementwise.hpp>
-#include <tapegrad/ops/shape.hpp>
 
 #include <cmath>
 #include <functional>
@@ -51,7 +49,8 @@ inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<T
     bool any = false;
     for (const auto& x : inputs) any = any || x.requires_grad();
     for (const auto& x : inputs) {
-        TensorD c = x.detach().clone();
+        TensorD c = TensorD::empty(x.shape());
+        c.copy_(x);
         c.requires_grad_(any ? x.requires_grad() : true);
         xs.push_back(c);
     }

@@ -11,6 +11,7 @@
 
 #include <tapegrad/io/checkpoint.hpp>
 #include <tapegrad/nn/activation.hpp>
+#include <tapegrad/nn/batchnorm.hpp>
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/nn/module.hpp>
@@ -555,4 +556,52 @@ TEST_CASE("checkpoint: every header byte flipped (xor 0x01, 0x20, 0xFF) gives an
     CHECK(errors + loads == static_cast<int>(3 * (8 + header)));
     CHECK(errors > loads);
     MESSAGE("header flips: ", errors, " rejected, ", loads, " loaded (", 8 + header, " header bytes)");
+}
+
+namespace {
+
+/// Containers nested two deep: `layers` a ModuleList of Linear and BatchNorm1d, `heads` a ModuleDict holding a
+/// ModuleList, so the state_dict has names such as `layers.1.running_mean` and `heads.aux.0.weight`.
+class Containers : public nn::Module<float> {
+public:
+    explicit Containers(uint64_t seed) {
+        Generator g(seed);
+        layers = register_module("layers", std::make_shared<nn::ModuleList<float>>());
+        layers->push_back(nn::Linear<float>(4, 3, g));
+        layers->push_back(nn::BatchNorm1d<float>(3));
+        heads = register_module("heads", std::make_shared<nn::ModuleDict<float>>());
+        heads->insert("cls", nn::Linear<float>(3, 2, g));
+        auto aux = heads->insert("aux", std::make_shared<nn::ModuleList<float>>());
+        aux->push_back(nn::Linear<float>(3, 1, g, {.bias = false}));
+    }
+    TensorF forward(const TensorF& x) override {
+        TensorF h = (*layers)[1]->forward((*layers)[0]->forward(x));
+        return (*heads)["cls"]->forward(h);
+    }
+    std::shared_ptr<nn::ModuleList<float>> layers;
+    std::shared_ptr<nn::ModuleDict<float>> heads;
+};
+
+}  // namespace
+
+TEST_CASE("checkpoint: ModuleList and ModuleDict state round trips under PyTorch's dotted names") {
+    TempDir dir;
+    const fs::path p = dir.path / "containers.safetensors";
+    Containers src(1);
+    (void)src.forward(TensorF::ones({5, 4}));  // a training step moves the batch-norm buffers off their initial values
+    io::save(p, src);
+    std::vector<std::string> names;
+    for (const auto& e : io::load_safetensors(p).tensors) names.push_back(e.name);
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"heads.aux.0.weight", "heads.cls.bias", "heads.cls.weight",
+                                            "layers.0.bias", "layers.0.weight", "layers.1.bias",
+                                            "layers.1.num_batches_tracked", "layers.1.running_mean",
+                                            "layers.1.running_var", "layers.1.weight"});
+    Containers dst(2);
+    REQUIRE(!same_state(dst, src));
+    io::load(p, dst);
+    CHECK(same_state(dst, src));
+    // a file whose names are spelled for another nesting does not load, and names what is missing
+    nn::Sequential<float> flat{nn::Linear<float>(4, 3)};
+    CHECK_THROWS_WITH_AS(io::load(p, flat), doctest::Contains("heads.cls.weight"), tapegrad::Error);
 }

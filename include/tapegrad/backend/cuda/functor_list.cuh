@@ -32,7 +32,8 @@
     X(Elu)                              \
     X(Softplus)                         \
     X(Gelu)                             \
-    X(Silu)
+    X(Silu)                             \
+    X(Softsign)
 
 /// X(functor) for every binary functor of the functor headers.
 #define TAPEGRAD_CUDA_BINARY_FUNCTORS(X) \

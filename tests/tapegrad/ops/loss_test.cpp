@@ -1,4 +1,5 @@
-// Tests for tapegrad/nn/loss.hpp: every loss and every reduction passes gradcheck, reference values,
+// Tests for tapegrad/ops/loss.hpp (and the modules of nn/loss.hpp): every loss and every reduction passes
+// gradcheck (the device-generic table of tests/support/op_tables.hpp), reference values,
 // stability of the fused losses at logits of magnitude 1e4 (float and double), the modules, and each error.
 //
 // Reference values come from Python's math module, with the expression beside each:
@@ -6,9 +7,9 @@
 
 #include <tapegrad/autograd/gradcheck.hpp>
 #include <tapegrad/nn/loss.hpp>
-#include <tapegrad/ops/shape.hpp>  // Tensor::clone (and gradcheck's use of it)
 
 #include "../../support/check_throws.hpp"
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
@@ -32,16 +33,6 @@ namespace {
 
 const Reduction reductions[] = {Reduction::mean, Reduction::sum, Reduction::none};
 
-const char* reduction_name(Reduction r) {
-    return r == Reduction::mean ? "mean" : (r == Reduction::sum ? "sum" : "none");
-}
-
-void check_gradient(const std::function<TensorD(const std::vector<TensorD>&)>& f, const std::vector<TensorD>& in,
-                    const std::string& what) {
-    const tapegrad::GradcheckResult r = tapegrad::gradcheck(f, in);
-    CHECK_MESSAGE(r.ok, what, ": ", r.message);
-}
-
 using tapegrad::testing::check_throws;
 
 template <class T>
@@ -57,52 +48,12 @@ Labels random_labels(int64_t n, int64_t classes, Generator& g) {
     return out;
 }
 
-/// Rows of probabilities: each row of a uniform draw, normalised to sum to 1.
-TensorD random_distribution(int64_t n, int64_t classes, Generator& g) {
-    TensorD t = TensorD::uniform({n, classes}, 0.1, 1.0, g);
-    for (int64_t r = 0; r < n; ++r) {
-        double s = 0;
-        for (int64_t c = 0; c < classes; ++c) s += t(r, c);
-        for (int64_t c = 0; c < classes; ++c) t(r, c) /= s;
-    }
-    return t;
-}
-
 }  // namespace
 
 // ---- gradcheck: every loss, every reduction, several shapes -----------------------------------------------
 
-TEST_CASE("mse_loss, bce_loss and binary_cross_entropy_with_logits pass gradcheck for input and target") {
-    Generator g(21);
-    for (const Reduction r : reductions)
-        for (const Shape& s : {Shape{4}, Shape{2, 3}, Shape{2, 2, 2}}) {
-            const std::string where = std::string(" reduction=") + reduction_name(r) + " shape " + s.str_x();
-            check_gradient([r](const std::vector<TensorD>& in) { return nn::mse_loss(in[0], in[1], r); },
-                           {TensorD::uniform(s, -2.0, 2.0, g), TensorD::uniform(s, -2.0, 2.0, g)}, "mse_loss" + where);
-            check_gradient([r](const std::vector<TensorD>& in) { return nn::bce_loss(in[0], in[1], r); },
-                           {TensorD::uniform(s, 0.1, 0.9, g), TensorD::uniform(s, 0.0, 1.0, g)}, "bce_loss" + where);
-            check_gradient(
-                [r](const std::vector<TensorD>& in) { return nn::binary_cross_entropy_with_logits(in[0], in[1], r); },
-                {TensorD::uniform(s, -4.0, 4.0, g), TensorD::uniform(s, 0.0, 1.0, g)},
-                "binary_cross_entropy_with_logits" + where);
-        }
-}
-
-TEST_CASE("cross_entropy (labels), cross_entropy (probabilities) and nll_loss pass gradcheck") {
-    Generator g(22);
-    for (const Reduction r : reductions)
-        for (const auto& [n, c] : {std::pair<int64_t, int64_t>{1, 2}, {3, 4}, {5, 3}, {2, 1}}) {
-            const std::string where = std::string(" reduction=") + reduction_name(r) + " N=" + std::to_string(n) +
-                                      " C=" + std::to_string(c);
-            const Labels labels = random_labels(n, c, g);
-            check_gradient([r, labels](const std::vector<TensorD>& in) { return nn::cross_entropy(in[0], labels, r); },
-                           {TensorD::uniform({n, c}, -3.0, 3.0, g)}, "cross_entropy" + where);
-            check_gradient([r](const std::vector<TensorD>& in) { return nn::cross_entropy(in[0], in[1], r); },
-                           {TensorD::uniform({n, c}, -3.0, 3.0, g), random_distribution(n, c, g)},
-                           "cross_entropy (probability targets)" + where);
-            check_gradient([r, labels](const std::vector<TensorD>& in) { return nn::nll_loss(in[0], labels, r); },
-                           {TensorD::uniform({n, c}, -3.0, -0.1, g)}, "nll_loss" + where);
-        }
+TEST_CASE("every loss with every reduction passes gradcheck (the device-generic table, on the CPU)") {
+    tapegrad::testing::check_table<tapegrad::testing::LossTable, tapegrad::Cpu>(2100);
 }
 
 // ---- reference values -------------------------------------------------------------------------------------
