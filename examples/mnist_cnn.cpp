@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
 
     try {
         // A run whose result cannot be written is lost work: find out now, not after the last epoch.
-        examples::check_outputs_writable("mnist_cnn", cfg.save, cfg.csv, cfg.svg);
+        examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
         examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();

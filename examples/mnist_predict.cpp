@@ -87,6 +87,8 @@ int main(int argc, char** argv) {
     CLI::App app{"Classify MNIST digits with a model trained by mnist_mlp"};
     app.add_option("--model", model, "Checkpoint written by mnist_mlp --save")->required()->check(CLI::ExistingFile);
     app.add_option("--index", indices, "Test-set image index (repeatable)")
+        ->expected(1)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->check(CLI::Validator(
             [](std::string& text) -> std::string {
                 try {

@@ -9,6 +9,7 @@
 //
 // - a number outside its range says so with both bounds as people write them ("-1 is outside [1e-06, 10]");
 // - a list takes one comma-separated value ("--hidden 32,16"); an empty item is an error;
+// - a flag given twice takes its last value (so a script can append overrides);
 // - an argument that belongs to no flag is reported as such, not as a bad value of the flag before it.
 
 #include "parse.hpp"
@@ -28,6 +29,7 @@ template <class V>
 CLI::Option* number(CLI::App& app, const std::string& name, V& value, const std::string& help, V lo, V hi) {
     auto* opt = app.add_option(name, value, help + " [" + number_text(lo) + ", " + number_text(hi) + "]");
     opt->default_str(number_text(value));
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // given twice: the last one counts
     opt->type_name(std::is_integral_v<V> ? "INT" : "NUMBER");
     // The validator sees the text before conversion and checks it in full, so CLI11's own conversion never
     // reports a number that it could not read.
@@ -52,6 +54,8 @@ inline CLI::Option* int_list(CLI::App& app, const std::string& name, std::vector
         help + ", comma separated, each in [" + number_text(lo) + ", " + number_text(hi) + "]");
     opt->default_str(int_list_text(value));
     opt->type_name("LIST");
+    opt->expected(1);  // one value: "--hidden 32 extra" leaves "extra" over, reported as such
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // given twice: the last one counts
     opt->check(CLI::Validator(
         [lo, hi](std::string& text) -> std::string {
             try {

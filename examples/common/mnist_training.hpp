@@ -37,11 +37,11 @@ namespace tg = tapegrad;
 
 /// Checks before training that every file the run will write can be written (`save` and its `.optim`
 /// beside it, the metrics files; empty paths are skipped), so that a bad path fails in a second instead
-/// of after the last epoch. Leaves nothing behind. Throws tg::FormatError naming the flag and the path.
-inline void check_outputs_writable(const std::string& program, const std::string& save, const std::string& csv,
-                                   const std::string& svg) {
+/// of after the last epoch. Leaves nothing behind. Throws tg::FormatError naming the flag and the path
+/// (the program adds its own name when it prints it).
+inline void check_outputs_writable(const std::string& save, const std::string& csv, const std::string& svg) {
     const auto check = [&](const char* flag, const std::string& path) {
-        if (!path.empty()) tg::util::check_writable(path, program + ": " + flag + " '" + path + "'");
+        if (!path.empty()) tg::util::check_writable(path, std::string(flag) + " '" + path + "'");
     };
     check("--save", save);
     check("--save", save.empty() ? save : save + ".optim");

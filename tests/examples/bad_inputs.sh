@@ -30,14 +30,15 @@ folder "$tmp/small" 14 14
 # expect_fail NAME TEXT CMD...: CMD exits non-zero, prints TEXT, and shows no sign of a crash.
 expect_fail() {
   local name=$1 text=$2; shift 2
-  local out rc
+  local out rc before=$failures
   out=$("$@" 2>&1); rc=$?
   if [[ $rc == 0 ]]; then fail "$name: exit code 0"; fi
   if [[ $rc -ge 128 ]]; then fail "$name: killed by a signal (exit $rc)"; fi
   if ! grep -qF -- "$text" <<<"$out"; then fail "$name: no '$text' in: $out"; fi
   if grep -qE 'terminate called|stoll|bad_alloc|Segmentation|[0-9]{25}' <<<"$out"; then fail "$name: crash-like output: $out"; fi
   if grep -qE '^epoch ' <<<"$out"; then fail "$name: trained before failing: $out"; fi
-  echo "bad_inputs: ok: $name: $(grep -F -- "$text" <<<"$out" | head -n 1)"
+  if grep -qE '^([a-z_]+): \1: ' <<<"$out"; then fail "$name: doubled error prefix: $out"; fi
+  if [[ $failures == "$before" ]]; then echo "bad_inputs: ok: $name: $(grep -F -- "$text" <<<"$out" | head -n 1)"; fi
 }
 no_temporaries() { if ls "$1" | grep -q '\.tmp-'; then fail "temporary files left in $1: $(ls "$1")"; fi; }
 
@@ -46,6 +47,7 @@ mlp=("$ex/mnist_mlp" --data "$tmp/good" --epochs 1 --hidden 8 --batch 16)
 # Flags: every bad value is a sentence naming it.
 expect_fail "--hidden 32,,16" "has an empty item at position 2" "${mlp[@]}" --hidden 32,,16
 expect_fail "a stray argument" "unexpected argument 'extra'" "${mlp[@]}" --hidden 32 extra
+expect_fail "a stray argument after --index" "unexpected argument 'extra'" "$ex/mnist_predict" --model /dev/null --index 3 extra
 expect_fail "--lr -1" "-1 is outside [1e-12, 1e+30]" "${mlp[@]}" --lr -1
 expect_fail "--epochs -3" "-3 is outside [1, 1000]" "${mlp[@]}" --epochs -3
 expect_fail "xor: a stray argument" "unexpected argument 'extra'" "$ex/xor" extra
@@ -75,9 +77,6 @@ expect_fail "--lr 1e30" "training diverged" "${mlp[@]}" --lr 1e30 --save "$tmp/n
 [[ ! -e "$tmp/nan/m.safetensors.optim" ]] || fail "--lr 1e30: an optimizer state was written"
 no_temporaries "$tmp/nan"
 if [[ -x "$ex/mnist_cnn" ]]; then
-  expect_fail "mnist_cnn --lr 1e30" "training diverged" "$ex/mnist_cnn" --data "$tmp/good" --epochs 1 --lr 1e30 \
-    --save "$tmp/nan/m.safetensors"
-  [[ $(cat "$tmp/nan/m.safetensors") == old ]] || fail "mnist_cnn --lr 1e30: the checkpoint was overwritten"
   expect_fail "mnist_cnn --save into a missing folder" "does not exist" "$ex/mnist_cnn" --data "$tmp/good" \
     --save /nonexistent/dir/c.safetensors
 fi
@@ -101,8 +100,6 @@ expect_fail "metadata that is not a number" "has bad tapegrad.hidden metadata: '
 LC_ALL=C sed 's/"tapegrad.hidden":"8"/"tapegrad.hidden":"9"/' "$tmp/ok/m.safetensors" > "$tmp/ok/bad.safetensors"
 expect_fail "metadata that does not match the tensors" "does not match tapegrad.hidden '9'" \
   "$ex/mnist_predict" --model "$tmp/ok/bad.safetensors" --data "$tmp/good"
-out=$("$ex/mnist_predict" --model "$tmp/ok/bad.safetensors" --data "$tmp/good" 2>&1)
-if grep -q "mnist_predict: mnist_predict" <<<"$out"; then fail "doubled error prefix: $out"; fi
 
 if [[ $failures -gt 0 ]]; then echo "bad_inputs: $failures case(s) failed" >&2; exit 1; fi
 echo "bad_inputs: all passed"

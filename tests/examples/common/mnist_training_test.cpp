@@ -63,16 +63,16 @@ TEST_CASE("check_outputs_writable: --save to a missing folder fails up front and
     std::random_device rd;
     const fs::path dir = fs::temp_directory_path() / ("tapegrad_outputs_test_" + std::to_string(rd()) + std::to_string(rd()));
     fs::create_directories(dir);
-    examples::check_outputs_writable("mnist_mlp", (dir / "m.safetensors").string(), (dir / "h.csv").string(), "");
+    examples::check_outputs_writable((dir / "m.safetensors").string(), (dir / "h.csv").string(), "");
     CHECK(fs::is_empty(dir));
-    CHECK_THROWS_WITH_AS(examples::check_outputs_writable("mnist_mlp", "/nonexistent/dir/m.safetensors", "", ""),
-                         "mnist_mlp: --save '/nonexistent/dir/m.safetensors': its folder '/nonexistent/dir' does not exist",
+    CHECK_THROWS_WITH_AS(examples::check_outputs_writable("/nonexistent/dir/m.safetensors", "", ""),
+                         "--save '/nonexistent/dir/m.safetensors': its folder '/nonexistent/dir' does not exist",
                          tg::FormatError);
     // The optimizer state's file is checked too: a folder in its place.
     fs::create_directory(dir / "m.safetensors.optim");
-    CHECK_THROWS_WITH_AS(examples::check_outputs_writable("mnist_mlp", (dir / "m.safetensors").string(), "", ""),
+    CHECK_THROWS_WITH_AS(examples::check_outputs_writable((dir / "m.safetensors").string(), "", ""),
                          doctest::Contains("m.safetensors.optim': is a folder, not a file"), tg::FormatError);
-    CHECK_THROWS_AS(examples::check_outputs_writable("mnist_mlp", "", (dir / "no" / "h.csv").string(), ""), tg::FormatError);
+    CHECK_THROWS_AS(examples::check_outputs_writable("", (dir / "no" / "h.csv").string(), ""), tg::FormatError);
     std::error_code ec;
     fs::remove_all(dir, ec);
 }
