@@ -9,12 +9,16 @@
 // items_per_second counts products (forward) or training steps of one product (forward + backward);
 // bytes_per_second the bytes of A, B and C; FLOP/s counts 2 M N K per product (x3 with backward).
 
+#include "blas_trap.hpp"
+
 #include <tapegrad/tapegrad.hpp>
 
 #include <Eigen/Core>
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <string_view>
 
 namespace {
 
@@ -111,4 +115,20 @@ BENCHMARK(BM_eigen_matmul_backward)->Apply(shapes);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// --simulate_blas_trap (bench/blas_configs.sh): OpenBLAS on its generic kernels first, then tapegrad's
+// kernel check chooses again (bench/blas_trap.hpp).
+int main(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i)
+        if (std::string_view(argv[i]) == "--simulate_blas_trap") {
+            std::fprintf(stderr, "simulated trap: %s\n", workloads::simulate_blas_trap().c_str());
+            for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+            --argc;
+            break;
+        }
+    std::fprintf(stderr, "%s\n", tapegrad::blas_info().c_str());
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -3,6 +3,7 @@
 // floor). bench/compare.sh runs all three and tabulates them.
 //
 //   build/bench/workloads --workload=mlp_s --reps=3 --threads=1
+//   build/bench/workloads --workload=mlp_l --reps=3 --threads=0     (0: tapegrad's default thread policy)
 //
 // Workloads and their metrics (see workloads_common.hpp for the settings):
 //   xor       2-4-1 tanh/sigmoid net, BCE, SGD lr 0.5, the full batch of 4        us_per_step, loss_1k
@@ -13,6 +14,7 @@
 // loss_1k is the training loss after the first 1000 xor steps: with identical initial weights it should
 // agree between the frameworks.
 
+#include "blas_trap.hpp"
 #include "workloads_common.hpp"
 
 #include <tapegrad/tapegrad.hpp>
@@ -151,9 +153,15 @@ int main(int argc, char** argv) {
     workloads::Config cfg;
     CLI::App app{"tapegrad workloads: xor, op_chain, mlp_s, mlp_l, cnn"};
     workloads::add_flags(app, cfg);
+    bool simulate_trap = false;
+    app.add_flag("--simulate-blas-trap", simulate_trap,
+                 "Switch OpenBLAS to its generic Prescott kernels (what it runs on a CPU it does not know), then "
+                 "let tapegrad's kernel check choose again (bench/blas_configs.sh)");
     CLI11_PARSE(app, argc, argv);
     try {
-        workloads::set_threads(cfg.threads);
+        tg::set_num_threads(cfg.threads);  // 0: the library's default
+        std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
+        if (simulate_trap) std::fprintf(stderr, "simulated trap: %s\n", workloads::simulate_blas_trap().c_str());
         run(cfg);
         return 0;
     } catch (const tg::Error& e) {

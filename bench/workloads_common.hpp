@@ -58,8 +58,8 @@ inline void add_flags(CLI::App& app, Config& cfg) {
     app.add_option("--reps", cfg.reps, "Timed repetitions (each after one warm-up)")
         ->check(CLI::Range(1, 1000))
         ->capture_default_str();
-    app.add_option("--threads", cfg.threads, "Threads for the framework's parallel kernels")
-        ->check(CLI::Range(1, 256))
+    app.add_option("--threads", cfg.threads, "Threads for the framework's parallel kernels (0: its default)")
+        ->check(CLI::Range(0, 256))
         ->capture_default_str();
     app.add_option("--data", cfg.data, "Folder with the four MNIST IDX files (default: tapegrad's cache)");
 }

@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
     workloads::add_flags(app, cfg);
     CLI11_PARSE(app, argc, argv);
     try {
-        at::set_num_threads(cfg.threads);
+        if (cfg.threads > 0) at::set_num_threads(cfg.threads);  // 0: LibTorch's default
         torch::manual_seed(static_cast<uint64_t>(workloads::init_seed));
         run(cfg);
         return 0;

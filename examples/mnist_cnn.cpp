@@ -18,7 +18,6 @@
 
 #include "common/cli.hpp"
 #include "common/mnist_training.hpp"
-#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -101,13 +100,14 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 
     const auto t0 = Clock::now();
 
+    auto model = examples::Distributed::get().wrap<D>(net);  // under mpirun: dist::DataParallel
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
     const examples::History history =
-        examples::train_any<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
+        examples::train_any<D>(*model, *opt, mnist.train, mnist.test, cfg.epochs, cfg.batch, cfg.seed);
     const double test_acc = history.test_acc.back();
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    if (!cfg.save.empty()) {  // the same file on either device
+    if (!cfg.save.empty() && examples::Distributed::get().is_main()) {  // the same file on either device
         // Model and optimizer state are written together or not at all.
         tg::io::save_with_optimizer(cfg.save, *net, cfg.save + ".optim", *opt, {{"tapegrad.model", "mnist_cnn"}});
         std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
@@ -144,9 +144,11 @@ int main(int argc, char** argv) {
     if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
     try {
+        const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
         // A run whose result cannot be written is lost work: find out now, not after the last epoch.
-        examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
-        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
+        if (dist.is_main()) examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
+        tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
+        if (dist.is_main()) std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         // Images stay 2-D for the convolutions: [N, 1, 28, 28].
@@ -166,6 +168,6 @@ int main(int argc, char** argv) {
         return run<tg::Cpu>(cfg, mnist);
     } catch (const tg::Error& e) {
         std::fprintf(stderr, "mnist_cnn: %s\n", e.what());
-        return 1;
+        return examples::Distributed::get().fail(1);  // under mpirun: ends every rank
     }
 }

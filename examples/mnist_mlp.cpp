@@ -15,7 +15,6 @@
 #include "common/cli.hpp"
 #include "common/mnist_model.hpp"
 #include "common/mnist_training.hpp"
-#include "common/threads.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -86,6 +85,7 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 
     const auto t0 = Clock::now();
 
+    auto model = examples::Distributed::get().wrap<D>(net);  // under mpirun: dist::DataParallel
     auto opt = examples::make_optimizer<D>(cfg.optimizer, net->parameters(), cfg.lr);
 #if defined(TAPEGRAD_WITH_CUDA)
     CudaStepGraph graph;  // --graph: one CUDA graph per step (checked in main: only with --device cuda)
@@ -93,12 +93,12 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
 #else
     examples::StepGraph* step_graph = nullptr;
 #endif
-    const examples::History history = examples::train_any<D>(*net, *opt, mnist.train, mnist.test, cfg.epochs,
+    const examples::History history = examples::train_any<D>(*model, *opt, mnist.train, mnist.test, cfg.epochs,
                                                              cfg.batch, cfg.seed, step_graph);
     const double test_acc = history.test_acc.back();
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    if (!cfg.save.empty()) {  // the same file on either device
+    if (!cfg.save.empty() && examples::Distributed::get().is_main()) {  // the same file on either device
         // The architecture travels in the file's metadata so mnist_predict can rebuild the network. Model
         // and optimizer state are written together or not at all.
         tg::io::save_with_optimizer(cfg.save, *net, cfg.save + ".optim", *opt, examples::mlp_metadata(layout));
@@ -150,9 +150,11 @@ int main(int argc, char** argv) {
     }
 
     try {
+        const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
         // A run whose result cannot be written is lost work: find out now, not after the last epoch.
-        examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
-        examples::set_threads(cfg.threads);  // Eigen and (with TAPEGRAD_BLAS) OpenBLAS; 0: all cores
+        if (dist.is_main()) examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
+        tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
+        if (dist.is_main()) std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         const auto mnist = tg::data::load_mnist<float>(dir);
@@ -171,6 +173,6 @@ int main(int argc, char** argv) {
         return run<tg::Cpu>(cfg, mnist);
     } catch (const tg::Error& e) {
         std::fprintf(stderr, "mnist_mlp: %s\n", e.what());
-        return 1;
+        return examples::Distributed::get().fail(1);  // under mpirun: ends every rank
     }
 }

@@ -7,6 +7,7 @@
 // there and read every 100 batches, the training accuracy is measured once per epoch, and the whole step
 // can be captured as one CUDA graph (StepGraph, --graph in mnist_mlp).
 
+#include "distributed.hpp"
 #include "progress.hpp"
 
 #include <tapegrad/data/dataset.hpp>
@@ -65,14 +66,14 @@ template <class D = tg::Cpu>
 double evaluate(tg::nn::Module<float, D>& net, const tg::data::Dataset<float>& ds) {
     tg::NoGradGuard no_grad;
     net.eval();
-    tg::data::DataLoader<float> loader(ds, {.batch_size = 1000, .shuffle = false});
+    auto loader = Distributed::get().eval_loader(ds, 1000);  // under mpirun: this rank's part
     int64_t correct = 0;
     for (const auto& batch : loader) {
         const auto logits = tg::to<tg::Cpu>(net(tg::to<D>(batch.x)));
         correct += static_cast<int64_t>(tg::nn::accuracy(logits, batch.y) * static_cast<double>(batch.y.size()) + 0.5);
     }
     net.train();
-    return static_cast<double>(correct) / static_cast<double>(ds.size());
+    return Distributed::get().sum(static_cast<double>(correct)) / static_cast<double>(ds.size());
 }
 
 /// Prints the network and its size on stderr, then loads the checkpoint `load_path` into it when one is
@@ -130,11 +131,12 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
     tg::optim::CosineAnnealingLR schedule(opt, epochs);
-    tg::data::DataLoader<float> loader(train_set, {.batch_size = batch_size, .shuffle = true, .seed = seed});
+    Distributed& dist = Distributed::get();  // under mpirun: this rank's shard, metrics summed over ranks
+    auto loader = dist.train_loader(train_set, batch_size, seed);
     History h;
     for (int epoch = 1; epoch <= epochs; ++epoch) {
         const auto te = Clock::now();
-        ProgressBar bar(epoch, epochs, loader.num_batches());
+        ProgressBar bar(epoch, epochs, loader.num_batches(), dist.show_progress());
         double loss_sum = 0.0;
         int64_t correct = 0, seen = 0;
         for (const auto& batch : loader) {
@@ -155,8 +157,9 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
                        static_cast<double>(correct) / static_cast<double>(seen));
         }
         schedule.step();
-        h.add_epoch(epoch, epochs, loss_sum / static_cast<double>(seen),
-                    static_cast<double>(correct) / static_cast<double>(seen), evaluate<D>(net, test_set),
+        seen = static_cast<int64_t>(dist.sum(static_cast<double>(seen)));
+        h.add_epoch(epoch, epochs, dist.sum(loss_sum) / static_cast<double>(seen),
+                    dist.sum(static_cast<double>(correct)) / static_cast<double>(seen), evaluate<D>(net, test_set),
                     std::chrono::duration<double>(Clock::now() - te).count());
     }
     h.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -246,6 +249,7 @@ History train_any(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>&
 /// Writes the per-epoch metrics as CSV and/or an SVG plot (empty path: skipped).
 inline void write_history(const History& h, const std::string& csv_path, const std::string& svg_path,
                           const std::string& title) {
+    if (!Distributed::get().is_main()) return;  // one writer
     if (!csv_path.empty()) {
         std::ofstream csv(csv_path);
         csv << "epoch,train_loss,train_acc,test_acc\n";

@@ -13,6 +13,9 @@
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/core/labels.hpp>
 
+// matrix products: threads (set_num_threads) and BLAS kernels (blas_info)
+#include <tapegrad/backend/cpu_threads.hpp>
+
 // autograd: the tape, how ops record, gradcheck
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/autograd/record.hpp>

@@ -149,9 +149,12 @@ void gradcheck_own() {
 
 void threads() {
     // README: threads
-    Eigen::setNbThreads(1);   // matrix products on one thread (0: one per core)
+    tg::set_num_threads(1);                  // Eigen, OpenMP and OpenBLAS together; 0: the library default
+    const int n = tg::get_num_threads();     // the most threads one matrix product may use
+    std::cout << tg::blas_info() << '\n';    // which BLAS and kernels run the products, and how many threads
     // END README
-    expect(Eigen::nbThreads() == 1, "Eigen uses one thread");
+    expect(n == 1, "set_num_threads(1) gives one thread");
+    tg::set_num_threads(0);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -43,6 +44,13 @@ struct ImplBase {
     virtual void stash_grad() = 0;
     virtual void unstash_grad() = 0;
     [[nodiscard]] virtual bool has_grad() const = 0;
+
+    /// For a leaf: called by backward as soon as this pass has added every contribution to the leaf's
+    /// gradient (each op that uses it has run), while the rest of the backward is still to come. Data
+    /// parallelism starts sending a gradient from here. Empty: none.
+    std::function<void()> post_accumulate_grad_hook;
+    uint64_t hook_mark = 0;  ///< engine bookkeeping: the pass that counted hook_pending
+    int hook_pending = 0;    ///< engine bookkeeping: ops of this pass that still have to add into the gradient
 };
 
 /// One recorded operation.
@@ -162,9 +170,13 @@ inline void run_backward(ImplBase& root, bool retain_graph) {
     } restore{ts, order, stack};
 
     Node* const root_node = root.grad_fn.get();
-    if (root_node == nullptr) return;  // a leaf: its gradient is the seed itself
+    if (root_node == nullptr) {  // a leaf: its gradient is the seed itself
+        if (root.post_accumulate_grad_hook) root.post_accumulate_grad_hook();
+        return;
+    }
     root_node->visit_mark = mark;
     stack.push_back(root_node);
+    bool hooks = false;  // some leaf reached has a post-accumulate-grad hook: count the ops that feed it
     while (!stack.empty()) {
         Node* n = stack.back();
         stack.pop_back();
@@ -173,10 +185,16 @@ inline void run_backward(ImplBase& root, bool retain_graph) {
                        "backward({.retain_graph = true}) the first time if you need to backpropagate twice");
         order.push_back(n);
         for (int i = 0; i < n->num_edges(); ++i) {
-            Node* in = n->edge(i)->grad_fn.get();
+            ImplBase* e = n->edge(i);
+            Node* in = e->grad_fn.get();
             if (in != nullptr && in->visit_mark != mark) {
                 in->visit_mark = mark;
                 stack.push_back(in);
+            } else if (in == nullptr && e->post_accumulate_grad_hook) {
+                if (e->hook_mark != mark) e->hook_pending = 0;
+                e->hook_mark = mark;
+                ++e->hook_pending;
+                hooks = true;
             }
         }
     }
@@ -186,6 +204,13 @@ inline void run_backward(ImplBase& root, bool retain_graph) {
     for (Node* n : order) {
         if (n->output->has_grad()) n->backward();
         if (!n->output->retains_grad) n->output->drop_grad();
+        if (hooks)  // a leaf whose last op has now run holds its final gradient for this pass
+            for (int i = 0; i < n->num_edges(); ++i) {
+                ImplBase* e = n->edge(i);
+                if (e->grad_fn == nullptr && e->post_accumulate_grad_hook && e->hook_mark == mark &&
+                    --e->hook_pending == 0)
+                    e->post_accumulate_grad_hook();
+            }
     }
     for (Node* n : order)
         if (n->output->retains_grad) n->output->unstash_grad();

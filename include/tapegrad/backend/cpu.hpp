@@ -7,6 +7,7 @@
 /// Broadcasting primitives take a `Strided` plan (backend/strided.hpp).
 
 #include <tapegrad/backend/counter_rng.hpp>
+#include <tapegrad/backend/cpu_threads.hpp>
 #include <tapegrad/backend/functors.hpp>
 #include <tapegrad/backend/multi_tensor.hpp>
 #include <tapegrad/backend/pool.hpp>
@@ -296,6 +297,7 @@ struct Ops<Cpu> {
         }
         const Map a(A, trans_a ? K : M, trans_a ? M : K);
         const Map b(B, trans_b ? N : K, trans_b ? K : N);
+        const tapegrad::detail::ProductThreads threads(M, N, K);  // one thread for small products
         if (beta == T(0)) {
             if (!trans_a && !trans_b) c.noalias() = alpha * (a * b);
             else if (trans_a && !trans_b) c.noalias() = alpha * (a.transpose() * b);

@@ -7,9 +7,11 @@
 
 #include <tapegrad/core/random.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/data/sampler.hpp>
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <span>
 #include <utility>
@@ -96,17 +98,29 @@ public:
         order_.resize(static_cast<size_t>(ds.size()));
         std::iota(order_.begin(), order_.end(), int64_t{0});
     }
+    /// Visits, each epoch, the samples `sampler` chooses in its order (a DistributedSampler: this rank's
+    /// shard) instead of the whole dataset; `opt.shuffle` and `opt.seed` are then not used.
+    DataLoader(const Dataset<T>& ds, std::shared_ptr<Sampler> sampler, LoaderOptions opt) : DataLoader(ds, opt) {
+        TAPEGRAD_CHECK(sampler != nullptr, ValueError, "DataLoader: the sampler is null");
+        sampler_ = std::move(sampler);
+        order_.resize(static_cast<size_t>(sampler_->size()));
+    }
 
     /// Batches per epoch.
     [[nodiscard]] int64_t num_batches() const {
-        const int64_t n = ds_->size(), b = opt_.batch_size;
+        const int64_t n = static_cast<int64_t>(order_.size()), b = opt_.batch_size;
         return opt_.drop_last ? n / b : (n + b - 1) / b;
     }
     [[nodiscard]] const LoaderOptions& options() const noexcept { return opt_; }
 
     /// Starts a new epoch: reshuffles (if enabled) and rewinds.
     void start_epoch() {
-        if (opt_.shuffle)
+        if (sampler_) {
+            sampler_->epoch_indices(order_);
+            for (const int64_t k : order_)
+                TAPEGRAD_CHECK(k >= 0 && k < ds_->size(), IndexError, "DataLoader: the sampler chose index ", k,
+                               ", out of range [0, ", ds_->size(), ")");
+        } else if (opt_.shuffle)
             for (size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[gen_.below(i)]);
         next_ = 0;
     }
@@ -114,7 +128,7 @@ public:
     bool next(Batch<T>& batch) {
         if (next_ >= num_batches()) return false;
         const int64_t start = next_ * opt_.batch_size;
-        const int64_t count = std::min(opt_.batch_size, ds_->size() - start);
+        const int64_t count = std::min(opt_.batch_size, static_cast<int64_t>(order_.size()) - start);
         const Shape shape = ds_->features.shape().with(0, count);
         const auto& impl = batch.x.impl_ptr();
         if (!batch.x.defined() || !(batch.x.shape() == shape) || impl.use_count() > 1 ||
@@ -160,6 +174,7 @@ public:
 
 private:
     const Dataset<T>* ds_;
+    std::shared_ptr<Sampler> sampler_;  ///< null: the whole dataset, shuffled by the loader itself
     LoaderOptions opt_;
     Generator gen_;
     std::vector<int64_t> order_;

@@ -360,3 +360,47 @@ TEST_CASE("threads: two trainings in parallel give bitwise the same parameters a
     CHECK(bitwise_equal(par2, seq2));
     CHECK(live_nodes() == nodes);
 }
+
+TEST_CASE("post_accumulate_grad_hook: runs once per backward, when every contribution to the leaf is in") {
+    // w is used by two ops; the hook must see the sum of both contributions, before the ops that come
+    // earlier in the forward (here on v) have run.
+    TensorD w = leaf({2}, {1.0, 2.0});
+    TensorD v = leaf({2}, {3.0, 4.0});
+    std::vector<std::string> events;
+    std::vector<double> seen;
+    w.impl()->post_accumulate_grad_hook = [&] {
+        events.push_back("w");
+        seen = grad_of(w);
+    };
+    v.impl()->post_accumulate_grad_hook = [&] { events.push_back("v"); };
+    const TensorD h = v * 2.0;                 // first in the forward: its backward runs last
+    const TensorD y = sum(h * w) + sum(w * w);  // w used twice
+    y.backward();
+    CHECK(events == std::vector<std::string>{"w", "v"});
+    // d/dw = h + 2w = (6 + 2, 8 + 4)
+    CHECK(seen == std::vector<double>{8.0, 12.0});
+
+    events.clear();
+    const TensorD z = sum(w * v);  // a second pass: the hook runs again, seeing the accumulated gradient
+    z.backward();
+    CHECK(events.size() == 2);
+    CHECK(seen == std::vector<double>{8.0 + 3.0, 12.0 + 4.0});
+
+    events.clear();
+    w.impl()->post_accumulate_grad_hook = nullptr;
+    sum(w * v).backward();
+    CHECK(events == std::vector<std::string>{"v"});
+}
+
+TEST_CASE("post_accumulate_grad_hook: a leaf root and a leaf that the pass does not reach") {
+    TensorD w = leaf({1}, {2.0});
+    TensorD unused = leaf({1}, {5.0});
+    int calls_w = 0, calls_unused = 0;
+    w.impl()->post_accumulate_grad_hook = [&] { ++calls_w; };
+    unused.impl()->post_accumulate_grad_hook = [&] { ++calls_unused; };
+    w.backward();  // the root is the leaf itself
+    CHECK(calls_w == 1);
+    sum(w * 3.0).backward();
+    CHECK(calls_w == 2);
+    CHECK(calls_unused == 0);
+}
