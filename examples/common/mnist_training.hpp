@@ -148,7 +148,9 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
 
             const auto n = static_cast<int64_t>(batch.y.size());
             const auto loss_value = static_cast<double>(loss.item());
-            check_loss_finite(loss_value, epoch, batch.index + 1);
+            // Under mpirun a rank that stopped alone would leave the others waiting in their next allreduce:
+            // there the summed loss is checked by every rank together at the end of the epoch.
+            if (dist.size() == 1) check_loss_finite(loss_value, epoch, batch.index + 1);
             loss_sum += loss_value * static_cast<double>(n);
             correct += static_cast<int64_t>(tg::nn::accuracy(tg::to<tg::Cpu>(logits.detach()), batch.y) *
                                                 static_cast<double>(n) + 0.5);
@@ -158,7 +160,9 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
         }
         schedule.step();
         seen = static_cast<int64_t>(dist.sum(static_cast<double>(seen)));
-        h.add_epoch(epoch, epochs, dist.sum(loss_sum) / static_cast<double>(seen),
+        const double epoch_loss = dist.sum(loss_sum) / static_cast<double>(seen);
+        check_loss_finite(epoch_loss, epoch, loader.num_batches());
+        h.add_epoch(epoch, epochs, epoch_loss,
                     dist.sum(static_cast<double>(correct)) / static_cast<double>(seen), evaluate<D>(net, test_set),
                     std::chrono::duration<double>(Clock::now() - te).count());
     }
