@@ -174,9 +174,16 @@ public:
     static Tensor arange(T start, T end, T step = T(1))
         requires HostAccessible<D>
     {
-        TAPEGRAD_CHECK(step != T(0) && std::isfinite(step) && std::isfinite(start) && std::isfinite(end), ValueError,
-                       "arange: step must be finite and non-zero (start ", start, ", end ", end, ", step ", step, ")");
+        const char* bad = !std::isfinite(start) ? "start is not finite"
+                          : !std::isfinite(end) ? "end is not finite"
+                          : !std::isfinite(step) ? "step is not finite"
+                          : step == T(0)         ? "step is zero"
+                                                 : nullptr;
+        TAPEGRAD_CHECK(bad == nullptr, ValueError, "arange: ", bad, " (start ", start, ", end ", end, ", step ", step, ")");
         const double count = std::ceil((static_cast<double>(end) - start) / step);
+        // 2^63 is exact in double; a count at or above it has no int64 (and no memory).
+        TAPEGRAD_CHECK(count < 9223372036854775808.0, ShapeError, "arange: ", count, " elements (start ", start, ", end ",
+                       end, ", step ", step, ") are more than int64 can count");
         const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
         Tensor t = empty(Shape{n});
         for (int64_t i = 0; i < n; ++i) t.data_ptr()[i] = start + static_cast<T>(i) * step;

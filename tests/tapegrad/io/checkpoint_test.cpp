@@ -466,6 +466,37 @@ TEST_CASE("checkpoint: optimizer state round trip; a resumed run equals an unint
     run([](std::vector<TensorF> p) { return optim::AdamW<float>(std::move(p), {.lr = 0.01}); }, "AdamW");
 }
 
+TEST_CASE("checkpoint: save_with_optimizer writes both files, or neither when one cannot be written") {
+    TempDir dir;
+    const fs::path model_path = dir.path / "m.safetensors", opt_path = dir.path / "m.safetensors.optim";
+    const auto a = mlp(81);
+    optim::SGD<float> opt_a(a->parameters(), {.lr = 0.1, .momentum = 0.9});
+    Generator g(82);
+    const TensorF x = TensorF::uniform({8, 4}, -1.0f, 1.0f, g), y = TensorF::uniform({8, 3}, -1.0f, 1.0f, g);
+    train(*a, opt_a, x, y, 2);
+    io::save_with_optimizer(model_path, *a, opt_path, opt_a, {{"tapegrad.model", "test"}});
+    CHECK(dir.names() == std::vector<std::string>{"m.safetensors", "m.safetensors.optim"});
+    const auto b = mlp(83);
+    optim::SGD<float> opt_b(b->parameters(), {.lr = 0.1, .momentum = 0.9});
+    io::load(model_path, *b);
+    io::load_optimizer(opt_path, opt_b);
+    CHECK(same_state(*a, *b));
+    CHECK(io::load_safetensors(model_path).metadata.at("tapegrad.model") == "test");
+    train(*a, opt_a, x, y, 1);
+    train(*b, opt_b, x, y, 1);
+    CHECK(same_state(*a, *b));  // the optimizer state came back too
+
+    // The optimizer's file cannot be written (a folder sits at its path): the model file keeps its bytes.
+    const Bytes old_model = read_bytes(model_path);
+    fs::remove(opt_path);
+    fs::create_directory(opt_path);
+    train(*a, opt_a, x, y, 1);
+    CHECK_THROWS_WITH_AS(io::save_with_optimizer(model_path, *a, opt_path, opt_a),
+                         doctest::Contains("m.safetensors.optim"), tapegrad::FormatError);
+    CHECK(read_bytes(model_path) == old_model);
+    CHECK(dir.names() == std::vector<std::string>{"m.safetensors", "m.safetensors.optim"});
+}
+
 TEST_CASE("checkpoint: loading another optimizer's state, or a model file, as optimizer state is an error") {
     TempDir dir;
     Generator g(61);
