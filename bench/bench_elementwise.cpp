@@ -1,7 +1,11 @@
 // Elementwise bandwidth: add, mul, relu and tanh on 1e3 .. 1e6 floats, forward alone (unrecorded) and
 // forward + backward (zero_grad, the op, backward with a given dy), beside the same arithmetic as Eigen
 // array expressions into preallocated arrays. Small sizes show the per-op cost (allocation, recording),
-// large ones the memory bandwidth and the speed of the math (Eigen's tanh is vectorised).
+// large ones the memory bandwidth and the speed of the math (tanh is vectorised).
+//
+// Reductions (the BM_*_reduce rows), on 1e3 .. 1e7 floats: sum and mean of everything, sums along each axis
+// of an [n/64, 64] matrix, and the bias-gradient reduction of x [n/64, 64] + b [64] (backward sums dy over
+// the rows), beside Eigen's own (less accurate) sums.
 //
 //   build/bench/bench_elementwise --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 //
@@ -14,6 +18,7 @@
 #include <Eigen/Core>
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace {
@@ -128,6 +133,56 @@ void BM_eigen_forward_backward(benchmark::State& state) {
 
 void sizes(benchmark::internal::Benchmark* b) { b->RangeMultiplier(10)->Range(1000, 1000000)->ArgName("n"); }
 
+// ---- reductions ---------------------------------------------------------------------------------------
+
+enum class Reduce { sum, mean, sum_rows, sum_cols, bias_grad };
+constexpr int64_t reduce_cols = 64;
+
+template <Reduce R>
+void BM_tapegrad_reduce(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    tapegrad::Generator gen(1);
+    const TensorF x = TensorF::uniform({n / reduce_cols, reduce_cols}, -1.f, 1.f, gen);
+    TensorF b = TensorF::zeros({reduce_cols}).requires_grad_();
+    const TensorF dy = TensorF::uniform({n / reduce_cols, reduce_cols}, -1.f, 1.f, gen);
+    for (auto _ : state) {
+        if constexpr (R == Reduce::bias_grad) {
+            b.zero_grad();
+            (x + b).backward(dy);
+            benchmark::DoNotOptimize(b.grad().data()[0]);
+        } else {
+            tapegrad::NoGradGuard no_grad;
+            const TensorF y = R == Reduce::sum    ? tapegrad::sum(x)
+                              : R == Reduce::mean ? tapegrad::mean(x)
+                              : R == Reduce::sum_rows ? tapegrad::sum(x, 0)
+                                                      : tapegrad::sum(x, 1);
+            benchmark::DoNotOptimize(y.data()[0]);
+        }
+    }
+    set_counters(state, n, 1);
+}
+
+template <Reduce R>
+void BM_eigen_reduce(benchmark::State& state) {
+    const int64_t n = state.range(0);
+    using Mat = Eigen::Array<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const Mat x = Mat::Random(n / reduce_cols, reduce_cols);
+    Eigen::ArrayXf out(std::max<int64_t>(n / reduce_cols, reduce_cols));
+    for (auto _ : state) {
+        if constexpr (R == Reduce::sum) out(0) = x.sum();
+        else if constexpr (R == Reduce::mean) out(0) = x.mean();
+        else if constexpr (R == Reduce::sum_rows || R == Reduce::bias_grad) out.head(reduce_cols) = x.colwise().sum().transpose();
+        else out.head(n / reduce_cols) = x.rowwise().sum();
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, n, 1);
+}
+
+void reduce_sizes(benchmark::internal::Benchmark* b) {
+    b->RangeMultiplier(10)->Range(1000, 10000000)->ArgName("n");
+}
+
 BENCHMARK_TEMPLATE(BM_tapegrad_forward, Add)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_eigen_forward, Add)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_tapegrad_forward, Mul)->Apply(sizes);
@@ -145,6 +200,17 @@ BENCHMARK_TEMPLATE(BM_tapegrad_forward_backward, Relu)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_eigen_forward_backward, Relu)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_tapegrad_forward_backward, Tanh)->Apply(sizes);
 BENCHMARK_TEMPLATE(BM_eigen_forward_backward, Tanh)->Apply(sizes);
+
+BENCHMARK_TEMPLATE(BM_tapegrad_reduce, Reduce::sum)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_eigen_reduce, Reduce::sum)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_tapegrad_reduce, Reduce::mean)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_eigen_reduce, Reduce::mean)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_tapegrad_reduce, Reduce::sum_rows)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_eigen_reduce, Reduce::sum_rows)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_tapegrad_reduce, Reduce::sum_cols)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_eigen_reduce, Reduce::sum_cols)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_tapegrad_reduce, Reduce::bias_grad)->Apply(reduce_sizes);
+BENCHMARK_TEMPLATE(BM_eigen_reduce, Reduce::bias_grad)->Apply(reduce_sizes);
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one script a GPU session runs for the CUDA backend (issue 6): build, test, sanitize, train, benchmark.
+# The one script a GPU session runs for the CUDA backend: build, test, sanitize, train, benchmark.
 #
 #   bash bench/gpu_check.sh [--data DIR] [--build DIR] [--jobs N] [--rounds N] [--reps N] [--budget S]
 #                           [--python EXE] [--skip-build] [--dry-run]

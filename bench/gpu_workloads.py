@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The MNIST MLP workloads of bench/workloads_cuda.cpp in PyTorch, eager or as one CUDA graph (issue 6).
+"""The MNIST MLP workloads of bench/workloads_cuda.cpp in PyTorch, eager or as one CUDA graph.
 
     python3 bench/gpu_workloads.py --workload mlp_l --mode eager --reps 3 [--data DIR]
     python3 bench/gpu_workloads.py --workload mlp_l --mode graph --reps 3

@@ -1,4 +1,4 @@
-// The MNIST MLP workloads of bench/workloads.cpp on the GPU (issue 6): tapegrad's CUDA backend, written the
+// The MNIST MLP workloads of bench/workloads.cpp on the GPU: tapegrad's CUDA backend, written the
 // way a user writes it (Sequential, cross_entropy, backward, SGD), to set against the same workloads in
 // PyTorch eager and CUDA-graph mode (bench/gpu_workloads.py). bench/gpu_check.sh builds and runs both.
 //

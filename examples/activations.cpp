@@ -20,7 +20,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/util/svg_plot.hpp>
 
-#include <CLI/CLI.hpp>
+#include "common/cli.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -78,14 +78,9 @@ int main(int argc, char** argv) {
     app.add_option("--csv", csv_path, "CSV output: x, then f and d_f for every activation")->capture_default_str();
     app.add_option("--svg", svg_path, "SVG plot of the functions (solid) and derivatives (dashed)")
         ->capture_default_str();
-    app.add_option("--points", points, "Grid points over [-5, 5]")
-        ->check(CLI::Range(3, 1000001))
-        ->capture_default_str();
-    app.add_option("--tolerance", tolerance, "Largest accepted |autograd - finite difference|")
-        ->check(CLI::Range(1e-14, 1.0))
-        ->capture_default_str();
-    app.failure_message(CLI::FailureMessage::help);  // a bad flag prints the usage
-    CLI11_PARSE(app, argc, argv);
+    examples::number(app, "--points", points, "Grid points over [-5, 5]", 3, 1000001);
+    examples::number(app, "--tolerance", tolerance, "Largest accepted |autograd - finite difference|", 1e-14, 1.0);
+    if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
     try {
         const std::vector<Activation> acts = {

@@ -13,7 +13,7 @@
 
 #include <tapegrad/nn/perceptron.hpp>
 
-#include <CLI/CLI.hpp>
+#include "common/cli.hpp"
 
 #include <cstdio>
 #include <string>
@@ -57,14 +57,9 @@ int main(int argc, char** argv) {
     double lr = 1.0;
     int max_epochs = 100;
     CLI::App app{"Perceptrons learn AND, NAND and OR, fail on XOR, and a two-layer gate network computes XOR"};
-    app.add_option("--lr", lr, "Learning rate of the perceptron rule")
-        ->check(CLI::Range(1e-6, 1e6))
-        ->capture_default_str();
-    app.add_option("--max-epochs", max_epochs, "Passes over the truth table before giving up")
-        ->check(CLI::Range(1, 1000000))
-        ->capture_default_str();
-    app.failure_message(CLI::FailureMessage::help);  // a bad flag prints the usage
-    CLI11_PARSE(app, argc, argv);
+    examples::number(app, "--lr", lr, "Learning rate of the perceptron rule", 1e-6, 1e6);
+    examples::number(app, "--max-epochs", max_epochs, "Passes over the truth table before giving up", 1, 1000000);
+    if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
     try {
         // ---- 1. One perceptron per gate, trained from zero weights ----------------------------------

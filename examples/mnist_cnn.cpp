@@ -16,6 +16,7 @@
 // so a stroke is recognised wherever it is. Each step is the lecture's loop: zero_grad, forward, loss,
 // backward, step.
 
+#include "common/cli.hpp"
 #include "common/mnist_training.hpp"
 
 #include <tapegrad/data/mnist.hpp>
@@ -34,7 +35,6 @@
 #include <tapegrad/backend/cuda.hpp>
 #endif
 
-#include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
 #include <chrono>
@@ -108,8 +108,8 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
     if (!cfg.save.empty() && examples::Distributed::get().is_main()) {  // the same file on either device
-        tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_cnn"}});
-        tg::io::save_optimizer(cfg.save + ".optim", *opt);
+        // Model and optimizer state are written together or not at all.
+        tg::io::save_with_optimizer(cfg.save, *net, cfg.save + ".optim", *opt, {{"tapegrad.model", "mnist_cnn"}});
         std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
     }
     examples::write_history(history, cfg.csv, cfg.svg, "MNIST LeNet-5");
@@ -124,33 +124,31 @@ int main(int argc, char** argv) {
     CLI::App app{"Train a LeNet-5 convolutional network on MNIST with tapegrad"};
     app.add_option("--data", cfg.data, "Folder with the four MNIST IDX files, raw or .gz (default: the cache "
                                        "that cmake/fetch_mnist.sh fills; env TAPEGRAD_MNIST_DIR)");
-    app.add_option("--epochs", cfg.epochs, "Training epochs")->check(CLI::Range(1, 1000))->capture_default_str();
-    app.add_option("--batch", cfg.batch, "Mini-batch size")->check(CLI::Range(1, 60000))->capture_default_str();
-    app.add_option("--lr", cfg.lr, "Initial learning rate (decayed by a cosine schedule)")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
+    examples::number(app, "--epochs", cfg.epochs, "Training epochs", 1, 1000);
+    examples::number(app, "--batch", cfg.batch, "Mini-batch size", int64_t{1}, int64_t{60000});
+    examples::number(app, "--lr", cfg.lr, "Initial learning rate (decayed by a cosine schedule)", 1e-12, 1e30);
     app.add_option("--optimizer", cfg.optimizer, "sgd (momentum 0.9) or adam")
         ->check(CLI::IsMember({"sgd", "adam"}))
         ->capture_default_str();
-    app.add_option("--threads", cfg.threads, "Threads for matrix products (0: Eigen's default, one per core)")
-        ->check(CLI::Range(0, 256))
-        ->capture_default_str();
+    examples::number(app, "--threads", cfg.threads, "Threads for matrix products (0: Eigen's default, one per core)",
+                     0, 256);
     app.add_option("--device", cfg.device, "cpu, or cuda (an NVIDIA GPU; needs a build with -DTAPEGRAD_CUDA=ON)")
         ->check(CLI::IsMember({"cpu", "cuda"}))
         ->capture_default_str();
-    app.add_option("--seed", cfg.seed, "Seed of initialisation and shuffling")->capture_default_str();
-    app.add_option("--save", cfg.save, "Write the trained model (safetensors; optimizer state beside it)");
+    examples::number(app, "--seed", cfg.seed, "Seed of initialisation and shuffling", uint64_t{0}, UINT64_MAX);
+    app.add_option("--save", cfg.save, "Write the trained model (safetensors; optimizer state beside it, in <file>.optim)");
     app.add_option("--load", cfg.load, "Start from a saved model")->check(CLI::ExistingFile);
     app.add_flag("--eval-only", cfg.eval_only, "Only evaluate the (loaded) model on the test set");
     app.add_option("--csv", cfg.csv, "Write per-epoch metrics as CSV");
     app.add_option("--svg", cfg.svg, "Write the loss/accuracy curves as SVG");
-    CLI11_PARSE(app, argc, argv);
+    if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
     try {
         const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
+        // A run whose result cannot be written is lost work: find out now, not after the last epoch.
+        if (dist.is_main()) examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
         tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
-        if (dist.is_main()) std::fprintf(stderr, "%s
-", tg::blas_info().c_str());
+        if (dist.is_main()) std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         // Images stay 2-D for the convolutions: [N, 1, 28, 28].

@@ -12,6 +12,8 @@
 // The network is Flatten -> [Linear -> ReLU] x len(hidden) -> Linear(10), trained with softmax
 // cross-entropy. Each step is the lecture's loop: zero_grad, forward, loss, backward, step.
 
+#include "common/cli.hpp"
+#include "common/mnist_model.hpp"
 #include "common/mnist_training.hpp"
 
 #include <tapegrad/data/mnist.hpp>
@@ -28,7 +30,6 @@
 #include <tapegrad/backend/cuda.hpp>
 #endif
 
-#include <CLI/CLI.hpp>
 #include <Eigen/Core>
 
 #include <chrono>
@@ -69,24 +70,13 @@ struct CudaStepGraph final : examples::StepGraph {
 };
 #endif
 
-template <class D>
-std::shared_ptr<tg::nn::Sequential<float, D>> build_mlp(const std::vector<int64_t>& hidden, tg::Generator& gen) {
-    auto net = std::make_shared<tg::nn::Sequential<float, D>>();
-    int64_t in = 28 * 28;
-    for (int64_t h : hidden) {
-        net->push_back(tg::nn::Linear<float, D>(in, h, gen));
-        net->push_back(tg::nn::ReLU<float, D>());
-        in = h;
-    }
-    net->push_back(tg::nn::Linear<float, D>(in, 10, gen));
-    return net;
-}
-
 /// Builds, trains (or evaluates) and saves the network on device D.
 template <class D>
 int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     tg::Generator gen(cfg.seed);
-    auto net = build_mlp<D>(cfg.hidden, gen);
+    // The input size comes from the data (784 for MNIST's 28x28 images).
+    const examples::MlpLayout layout{mnist.train.features.shape()[1], cfg.hidden, 10};
+    auto net = examples::build_mlp<D>(layout, gen);
     examples::describe_and_load<D>(*net, cfg.load);
     if (cfg.eval_only) {
         examples::print_test_accuracy<D>(*net, mnist.test);
@@ -109,11 +99,9 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     const double total = std::chrono::duration<double>(Clock::now() - t0).count();
 
     if (!cfg.save.empty() && examples::Distributed::get().is_main()) {  // the same file on either device
-        std::string hidden;
-        for (size_t i = 0; i < cfg.hidden.size(); ++i) hidden += (i ? "," : "") + std::to_string(cfg.hidden[i]);
-        // The architecture travels in the file's metadata so mnist_predict can rebuild the network.
-        tg::io::save(cfg.save, *net, {{"tapegrad.model", "mnist_mlp"}, {"tapegrad.hidden", hidden}});
-        tg::io::save_optimizer(cfg.save + ".optim", *opt);
+        // The architecture travels in the file's metadata so mnist_predict can rebuild the network. Model
+        // and optimizer state are written together or not at all.
+        tg::io::save_with_optimizer(cfg.save, *net, cfg.save + ".optim", *opt, examples::mlp_metadata(layout));
         std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
     }
     examples::write_history(history, cfg.csv, cfg.svg, "MNIST MLP");
@@ -128,39 +116,33 @@ int main(int argc, char** argv) {
     CLI::App app{"Train a multilayer perceptron on MNIST with tapegrad"};
     app.add_option("--data", cfg.data, "Folder with the four MNIST IDX files, raw or .gz (default: the cache "
                                        "that cmake/fetch_mnist.sh fills; env TAPEGRAD_MNIST_DIR)");
-    app.add_option("--epochs", cfg.epochs, "Training epochs")->check(CLI::Range(1, 1000))->capture_default_str();
-    app.add_option("--batch", cfg.batch, "Mini-batch size")->check(CLI::Range(1, 60000))->capture_default_str();
-    app.add_option("--lr", cfg.lr, "Initial learning rate (decayed by a cosine schedule)")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
+    examples::number(app, "--epochs", cfg.epochs, "Training epochs", 1, 1000);
+    examples::number(app, "--batch", cfg.batch, "Mini-batch size", int64_t{1}, int64_t{60000});
+    examples::number(app, "--lr", cfg.lr, "Initial learning rate (decayed by a cosine schedule)", 1e-12, 1e30);
     app.add_option("--optimizer", cfg.optimizer, "sgd (momentum 0.9) or adam")
         ->check(CLI::IsMember({"sgd", "adam"}))
         ->capture_default_str();
-    app.add_option("--hidden", cfg.hidden, "Hidden layer sizes, comma separated")
-        ->delimiter(',')
-        ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
-        ->capture_default_str();
-    app.add_option("--threads", cfg.threads,
-                   "Threads for matrix products (Eigen through OpenMP; 0: all cores). One thread is the default: "
-                   "at this network's sizes a second thread gains little and loses much on a busy machine")
-        ->check(CLI::Range(0, 256))
-        ->capture_default_str();
+    examples::int_list(app, "--hidden", cfg.hidden, "Hidden layer sizes", 1, examples::max_hidden);
+    examples::number(app, "--threads", cfg.threads,
+                     "Threads for matrix products (Eigen through OpenMP; 0: all cores). One thread is the default: "
+                     "at this network's sizes a second thread gains little and loses much on a busy machine",
+                     0, 256);
     app.add_option("--device", cfg.device, "cpu, or cuda (an NVIDIA GPU; needs a build with -DTAPEGRAD_CUDA=ON)")
         ->check(CLI::IsMember({"cpu", "cuda"}))
         ->capture_default_str();
     app.add_flag("--graph", cfg.graph,
                  "With --device cuda: capture the training step once per epoch as a CUDA graph and replay it for "
                  "every batch (fewer launches; needs --optimizer sgd)");
-    app.add_option("--seed", cfg.seed, "Seed of initialisation and shuffling")->capture_default_str();
+    examples::number(app, "--seed", cfg.seed, "Seed of initialisation and shuffling", uint64_t{0}, UINT64_MAX);
     app.add_option("--save", cfg.save,
-                   "Write the trained model (safetensors; optimizer state beside it). The file does not depend "
-                   "on --device");
+                   "Write the trained model (safetensors; optimizer state beside it, in <file>.optim). The file does "
+                   "not depend on --device");
     app.add_option("--load", cfg.load, "Start from a saved model (saved with either --device)")
         ->check(CLI::ExistingFile);
     app.add_flag("--eval-only", cfg.eval_only, "Only evaluate the (loaded) model on the test set");
     app.add_option("--csv", cfg.csv, "Write per-epoch metrics as CSV");
     app.add_option("--svg", cfg.svg, "Write the loss/accuracy curves as SVG");
-    CLI11_PARSE(app, argc, argv);
+    if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
     if (cfg.graph && (cfg.device != "cuda" || cfg.optimizer != "sgd")) {
         std::fprintf(stderr, "mnist_mlp: --graph needs --device cuda and --optimizer sgd (Adam's step cannot be "
                              "captured)\n");
@@ -169,9 +151,10 @@ int main(int argc, char** argv) {
 
     try {
         const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
+        // A run whose result cannot be written is lost work: find out now, not after the last epoch.
+        if (dist.is_main()) examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
         tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
-        if (dist.is_main()) std::fprintf(stderr, "%s
-", tg::blas_info().c_str());
+        if (dist.is_main()) std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;
         const auto t_load = Clock::now();
         const auto mnist = tg::data::load_mnist<float>(dir);

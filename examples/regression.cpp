@@ -29,7 +29,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/util/svg_plot.hpp>
 
-#include <CLI/CLI.hpp>
+#include "common/cli.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -101,23 +101,14 @@ int main(int argc, char** argv) {
     double max_test_mse = 0.03;
     std::string svg_path;
     CLI::App app{"Fit y = sin(2x) + 0.3x + noise with a small MLP (regression with MSE and Adam)"};
-    app.add_option("--epochs", epochs, "Adam steps, each on the whole training set")
-        ->check(CLI::Range(1, 1000000))
-        ->capture_default_str();
-    app.add_option("--lr", lr, "Adam learning rate")->check(CLI::Range(1e-6, 10.0))->capture_default_str();
-    app.add_option("--train", n_train, "Training points")
-        ->check(CLI::Range(int64_t{2}, int64_t{1000000}))
-        ->capture_default_str();
-    app.add_option("--test", n_test, "Held-out test points")
-        ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
-        ->capture_default_str();
-    app.add_option("--seed", seed, "Seed of the data and the initial weights")->capture_default_str();
-    app.add_option("--max-test-mse", max_test_mse, "Exit with status 1 if the test MSE ends above this")
-        ->check(CLI::Range(0.0, 1e9))
-        ->capture_default_str();
+    examples::number(app, "--epochs", epochs, "Adam steps, each on the whole training set", 1, 1000000);
+    examples::number(app, "--lr", lr, "Adam learning rate", 1e-6, 10.0);
+    examples::number(app, "--train", n_train, "Training points", int64_t{2}, int64_t{1000000});
+    examples::number(app, "--test", n_test, "Held-out test points", int64_t{1}, int64_t{1000000});
+    examples::number(app, "--seed", seed, "Seed of the data and the initial weights", uint64_t{0}, UINT64_MAX);
+    examples::number(app, "--max-test-mse", max_test_mse, "Exit with status 1 if the test MSE ends above this", 0.0, 1e9);
     app.add_option("--svg", svg_path, "Write a plot of the data, the true function and the fit");
-    app.failure_message(CLI::FailureMessage::help);  // a bad flag prints the usage
-    CLI11_PARSE(app, argc, argv);
+    if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
     try {
         const auto start = std::chrono::steady_clock::now();

@@ -18,7 +18,7 @@
 // where two rows sit at p = 0.5 (loss ln(2)/2 = 0.347): unlike the perceptron's problems, a network's
 // loss surface is not convex, and where gradient descent ends depends on where it starts.
 
-#include "common/flags.hpp"
+#include "common/cli.hpp"
 
 #include <tapegrad/nn/activation.hpp>
 #include <tapegrad/nn/linear.hpp>
@@ -37,12 +37,12 @@ int main(int argc, char** argv) {
     double lr = 0.5;
     double momentum = 0.0;
     uint64_t seed = 1;
-    examples::Flags flags("Train a 2-4-1 network on XOR with backpropagation");
-    flags.add("--epochs", epochs, "Gradient steps (each one sees all four rows)", 1, 10000000);
-    flags.add("--lr", lr, "Learning rate of SGD", 1e-6, 100.0);
-    flags.add("--momentum", momentum, "SGD momentum (0: plain gradient descent)", 0.0, 0.999);
-    flags.add("--seed", seed, "Seed of the initial weights", uint64_t{0}, UINT64_MAX);
-    if (const int rc = flags.parse(argc, argv); rc >= 0) return rc;
+    CLI::App app{"Train a 2-4-1 network on XOR with backpropagation"};
+    examples::number(app, "--epochs", epochs, "Gradient steps (each one sees all four rows)", 1, 10000000);
+    examples::number(app, "--lr", lr, "Learning rate of SGD", 1e-6, 100.0);
+    examples::number(app, "--momentum", momentum, "SGD momentum (0: plain gradient descent)", 0.0, 0.999);
+    examples::number(app, "--seed", seed, "Seed of the initial weights", uint64_t{0}, UINT64_MAX);
+    if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
 
     try {
         const auto start = std::chrono::steady_clock::now();

@@ -18,9 +18,11 @@
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/ops/transfer.hpp>
 #include <tapegrad/optim/optim.hpp>
+#include <tapegrad/util/atomic_file.hpp>
 #include <tapegrad/util/svg_plot.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -33,6 +35,31 @@
 namespace examples {
 
 namespace tg = tapegrad;
+
+/// Checks before training that every file the run will write can be written (`save` and its `.optim`
+/// beside it, the metrics files; empty paths are skipped), so that a bad path fails in a second instead
+/// of after the last epoch. Leaves nothing behind. Throws tg::FormatError naming the flag and the path
+/// (the program adds its own name when it prints it).
+inline void check_outputs_writable(const std::string& save, const std::string& csv, const std::string& svg) {
+    const auto check = [&](const char* flag, const std::string& path) {
+        if (!path.empty()) tg::util::check_writable(path, std::string(flag) + " '" + path + "'");
+    };
+    check("--save", save);
+    check("--save", save.empty() ? save : save + ".optim");
+    check("--csv", csv);
+    check("--svg", svg);
+}
+
+/// Stops training when the loss is not finite (NaN or infinite: the run diverged, typically from too large
+/// a learning rate). Nothing after it runs, so no checkpoint of broken weights is written.
+inline void check_loss_finite(double loss, int epoch, int64_t batch) {
+    if (std::isfinite(loss)) return;
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", loss);
+    throw tg::ValueError(std::string("training diverged: the loss is ") + text + " at epoch " + std::to_string(epoch) +
+                         ", batch " + std::to_string(batch) +
+                         " (try a smaller --lr); stopped without writing a checkpoint");
+}
 
 /// Accuracy of `net` on a whole dataset, evaluated in batches of 1000 without recording.
 template <class D = tg::Cpu>
@@ -120,7 +147,11 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
             opt.step();
 
             const auto n = static_cast<int64_t>(batch.y.size());
-            loss_sum += static_cast<double>(loss.item()) * static_cast<double>(n);
+            const auto loss_value = static_cast<double>(loss.item());
+            // Under mpirun a rank that stopped alone would leave the others waiting in their next allreduce:
+            // there the summed loss is checked by every rank together at the end of the epoch.
+            if (dist.size() == 1) check_loss_finite(loss_value, epoch, batch.index + 1);
+            loss_sum += loss_value * static_cast<double>(n);
             correct += static_cast<int64_t>(tg::nn::accuracy(tg::to<tg::Cpu>(logits.detach()), batch.y) *
                                                 static_cast<double>(n) + 0.5);
             seen += n;
@@ -129,7 +160,9 @@ History train(tg::nn::Module<float, D>& net, tg::optim::Optimizer<float, D>& opt
         }
         schedule.step();
         seen = static_cast<int64_t>(dist.sum(static_cast<double>(seen)));
-        h.add_epoch(epoch, epochs, dist.sum(loss_sum) / static_cast<double>(seen),
+        const double epoch_loss = dist.sum(loss_sum) / static_cast<double>(seen);
+        check_loss_finite(epoch_loss, epoch, loader.num_batches());
+        h.add_epoch(epoch, epochs, epoch_loss,
                     dist.sum(static_cast<double>(correct)) / static_cast<double>(seen), evaluate<D>(net, test_set),
                     std::chrono::duration<double>(Clock::now() - te).count());
     }
@@ -195,6 +228,7 @@ History train_on_device(tg::nn::Module<float, D>& net, tg::optim::Optimizer<floa
         }
         schedule.step();
         const double loss = static_cast<double>(loss_sum.item()) / static_cast<double>(batches);
+        check_loss_finite(loss, epoch, batches);  // the sum stays on the device: checked once per epoch
         h.add_epoch(epoch, epochs, loss, evaluate<D>(net, train_set), evaluate<D>(net, test_set),
                     std::chrono::duration<double>(Clock::now() - te).count());
     }

@@ -21,16 +21,21 @@
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/autograd/gradcheck.hpp>
 
-// ops
+// ops: every differentiable function (the torch.nn.functional layer)
 #include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/activation.hpp>
 #include <tapegrad/ops/linalg.hpp>
 #include <tapegrad/ops/reduce.hpp>
 #include <tapegrad/ops/shape.hpp>
 #include <tapegrad/ops/softmax.hpp>
+#include <tapegrad/ops/loss.hpp>
 #include <tapegrad/ops/conv.hpp>
+#include <tapegrad/ops/pooling.hpp>
+#include <tapegrad/ops/batch_norm.hpp>
+#include <tapegrad/ops/dropout.hpp>
 #include <tapegrad/ops/transfer.hpp>
 
-// nn: modules, layers, activations, losses, metrics
+// nn: modules (layers, activations, losses as function objects, containers) and metrics
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/nn/init.hpp>
 #include <tapegrad/nn/perceptron.hpp>

@@ -1,4 +1,4 @@
-// Checkpoints of CUDA models (io/checkpoint.hpp with Tensor<T, Cuda>, issue 6 item 1):
+// Checkpoints of CUDA models (io/checkpoint.hpp with Tensor<T, Cuda>):
 //  - a CUDA model writes exactly the bytes the same model on the CPU writes, and a file saved on either
 //    device loads into the other with every value bitwise equal;
 //  - optimizer state (SGD with momentum, Adam) saved on the CPU loads into a CUDA optimizer, saves back

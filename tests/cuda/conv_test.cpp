@@ -1,9 +1,10 @@
-// Tests of convolution and pooling on the GPU (backend/cuda/conv_pool.hpp, backend/cuda/conv_pool.cu): conv2d over
-// strides, paddings, dilations, groups (depthwise included), 1x1 kernels, with and without bias, and max,
-// average and adaptive average pooling, each against the CPU, forward and every gradient; a LeNet-style
-// network of nn::Conv2d and nn::MaxPool2d against the same network on the CPU.
+// What is CUDA-specific about convolution and pooling on the GPU (backend/cuda/conv_pool.hpp, backend/cuda/conv_pool.cu):
+// a batch whose column matrix is formed in chunks, gradients for a subset of inputs and accumulation, a
+// bitwise-deterministic backward, and max pooling's first-maximum argmax on ties and NaN, each against the
+// CPU. The ops over strides, paddings, dilations and groups are the ConvPoolTable of the device-generic
+// tables (ops_test.cpp).
 //
-// fp32 tolerances (issue 6): elementwise results within 1e-6 + 1e-5 |cpu|; sums of k terms within
+// fp32 tolerances: elementwise results within 1e-6 + 1e-5 |cpu|; sums of k terms within
 // 1e-6 k + 1e-5 |cpu|, k being the longest sum the op forms (forward or backward).
 //
 // Without a GPU, every test case reports that it skipped (MESSAGE) and passes.
@@ -89,24 +90,6 @@ void compare_conv(const ConvCase& c) {
 }
 
 }  // namespace
-
-TEST_CASE("CUDA conv2d: strides, paddings, dilations, groups and 1x1 kernels match the CPU, forward and backward") {
-    REQUIRE_GPU();
-    const ConvCase cases[] = {
-        {"3x3 same, bias", {2, 3, 9, 8}, {4, 3, 3, 3}, {.padding = 1}, true},
-        {"stride 2x1, padding 1x0, 2 groups", {3, 4, 11, 10}, {6, 2, 3, 2}, {.stride = {2, 1}, .padding = {1, 0}, .groups = 2}, false},
-        {"dilation 2, padding 2, bias", {2, 2, 12, 12}, {3, 2, 3, 3}, {.padding = 2, .dilation = 2}, true},
-        {"dilation 1x3, stride 3", {2, 3, 13, 14}, {2, 3, 2, 3}, {.stride = 3, .dilation = {1, 3}}, true},
-        {"depthwise 3x3, stride 2", {2, 6, 7, 7}, {6, 1, 3, 3}, {.stride = 2, .padding = 1, .groups = 6}, true},
-        {"depthwise with multiplier 2", {3, 4, 6, 5}, {8, 1, 3, 3}, {.padding = 1, .groups = 4}, false},
-        {"1x1, bias", {4, 5, 6, 5}, {7, 5, 1, 1}, {}, true},
-        {"1x1 with stride 2 and padding", {2, 3, 7, 6}, {4, 3, 1, 1}, {.stride = 2, .padding = 1}, false},
-        {"kernel as large as the image", {3, 3, 5, 5}, {2, 3, 5, 5}, {}, false},
-        {"LeNet's first layer", {5, 1, 28, 28}, {6, 1, 5, 5}, {.padding = 2}, true},
-        {"one image", {1, 2, 4, 4}, {3, 2, 2, 2}, {.stride = 2}, true},
-    };
-    for (const ConvCase& c : cases) compare_conv(c);
-}
 
 TEST_CASE("CUDA conv2d: a batch whose column matrix is not kept (over 8M elements) is processed in chunks") {
     REQUIRE_GPU();
@@ -201,79 +184,3 @@ TEST_CASE("CUDA max_pool2d: values, first-maximum argmax (ties, NaN) and gradien
     }
 }
 
-TEST_CASE("CUDA avg_pool2d and adaptive_avg_pool2d match the CPU, forward and backward") {
-    REQUIRE_GPU();
-    tg::Generator gen(5);
-    const CpuT x = CpuT::uniform({2, 3, 9, 11}, -1.f, 1.f, gen);
-    struct AvgCase {
-        const char* name;
-        tg::Size2 kernel;
-        tg::AvgPool2dParams p;
-    };
-    const AvgCase cases[] = {
-        {"2x2", 2, {}},
-        {"3x3 stride 2 padding 1, padding counted", 3, {.stride = 2, .padding = 1}},
-        {"3x3 stride 2 padding 1, padding not counted", 3, {.stride = 2, .padding = 1, .count_include_pad = false}},
-        {"3x2 stride 1 padding 1x1, not counted", {3, 2}, {.stride = 1, .padding = 1, .count_include_pad = false}},
-    };
-    for (const AvgCase& c : cases)
-        compare_op<float>(std::string("avg_pool2d ") + c.name, {x},
-                          [&](const auto& v) { return tg::avg_pool2d(v[0], c.kernel, c.p); }, 9);
-    for (const tg::Size2 out : {tg::Size2{3, 4}, tg::Size2{1, 1}, tg::Size2{9, 11}, tg::Size2{13, 17}, tg::Size2{4, 1}})
-        compare_op<float>("adaptive_avg_pool2d to " + std::to_string(out.h) + "x" + std::to_string(out.w), {x},
-                          [&](const auto& v) { return tg::adaptive_avg_pool2d(v[0], out); }, 99);
-    compare_op<float>("global_avg_pool2d", {x}, [](const auto& v) { return tg::global_avg_pool2d(v[0]); }, 99);
-}
-
-TEST_CASE("CUDA: a LeNet of nn::Conv2d and nn::MaxPool2d matches the CPU, forward, backward and training steps") {
-    REQUIRE_GPU();
-    const auto lenet = [](auto device_tag, tg::Generator& gen) {
-        using D = decltype(device_tag);
-        return nn::Sequential<float, D>{nn::Conv2d<float, D>(1, 6, 5, {.padding = 2}, gen), nn::ReLU<float, D>(),
-                                        nn::MaxPool2d<float, D>(2),
-                                        nn::Conv2d<float, D>(6, 16, 5, {}, gen), nn::ReLU<float, D>(),
-                                        nn::MaxPool2d<float, D>(2),
-                                        nn::AvgPool2d<float, D>(1),  // the identity, through the layer
-                                        nn::Flatten<float, D>(),
-                                        nn::Linear<float, D>(400, 120, gen), nn::ReLU<float, D>(),
-                                        nn::Linear<float, D>(120, 10, gen)};
-    };
-    tg::Generator g1(21), g2(21);
-    auto netc = lenet(Cpu{}, g1);
-    auto netg = lenet(Cuda{}, g2);
-    tg::Generator gd(22);
-    const CpuT x = CpuT::uniform({16, 1, 28, 28}, 0.f, 1.f, gd);
-    std::vector<int64_t> y;
-    for (int i = 0; i < 16; ++i) y.push_back(i % 10);
-    const GpuT xg = tg::to<Cuda>(x);
-
-    const CpuT lc = nn::cross_entropy(netc(x), y);
-    const GpuT lg = nn::cross_entropy(netg(xg), y);
-    CHECK(lg.item() == doctest::Approx(lc.item()).epsilon(1e-5));
-    check_close("logits", netc(x).to_vector(), netg(xg).to_vector(), 1e-4);
-    lc.backward();
-    lg.backward();
-    const auto pc = netc.parameters();
-    const auto pg = netg.parameters();
-    REQUIRE(pc.size() == pg.size());
-    for (size_t i = 0; i < pc.size(); ++i)
-        check_close("gradient of parameter " + std::to_string(i), pc[i].grad().to_vector(), pg[i].grad().to_vector(), 1e-4);
-
-    tg::optim::SGD<float, Cpu> oc(pc, {.lr = 0.05, .momentum = 0.9});
-    tg::optim::SGD<float, Cuda> og(pg, {.lr = 0.05, .momentum = 0.9});
-    const auto step = [&] {
-        oc.zero_grad();
-        og.zero_grad();
-        nn::cross_entropy(netc(x), y).backward();
-        nn::cross_entropy(netg(xg), y).backward();
-        oc.step();
-        og.step();
-    };
-    for (int i = 0; i < 2; ++i) step();
-    const tg::cuda::MemoryStats before = tg::cuda::memory_stats();
-    for (int i = 0; i < 3; ++i) step();
-    const tg::cuda::MemoryStats after = tg::cuda::memory_stats();
-    CHECK(after.device_mallocs == before.device_mallocs);  // the convolutions' scratch comes from the cache
-    for (size_t i = 0; i < pc.size(); ++i)
-        check_close("parameter " + std::to_string(i) + " after 5 steps", pc[i].to_vector(), pg[i].to_vector(), 1e-4);
-}

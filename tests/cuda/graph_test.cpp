@@ -1,4 +1,4 @@
-// Tests of what a captured training step needs (issue 6, items 3 and 4), on a GPU: labels and batches that
+// Tests of what a captured training step needs, on a GPU: labels and batches that
 // stay on the device (Labels<Cuda>, data::DeviceLoader<T, Cuda>), asynchronous uploads through pinned
 // staging, and cuda::Graph: replays equal the eager steps, no cudaMalloc in the steady state, the graph's
 // memory is reserved while it lives and returned after, and anything that needs the host inside a capture

@@ -5,14 +5,18 @@
 /// The function's output y is projected onto fixed random weights r (L = sum(y * r)), so one backward pass
 /// gives dL/dx for every input element, and each element's numeric derivative is
 /// (L(x + eps) - L(x - eps)) / (2 eps). The worst element is reported with its input, index and both values.
+///
+/// Float inputs are checked in double too (float finite differences are mostly rounding noise): the
+/// function must then also accept double tensors, as a generic lambda does:
+///     std::cout << gradcheck([](const auto& xs) { return tanh(xs[0]); }, {TensorF::ones({3})}) << '\n';
 
 #include <tapegrad/core/tensor.hpp>
-#include <tapegrad/ops/elementwise.hpp>
-#include <tapegrad/ops/shape.hpp>
 
 #include <cmath>
 #include <functional>
+#include <ostream>
 #include <sstream>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -33,6 +37,8 @@ struct GradcheckResult {
     double analytic = 0.0, numeric = 0.0;
     std::string message;  ///< a sentence describing the worst element
     explicit operator bool() const noexcept { return ok; }
+    /// Writes the message: `std::cout << gradcheck(f, {x})`.
+    friend std::ostream& operator<<(std::ostream& os, const GradcheckResult& r) { return os << r.message; }
 };
 
 /// Checks `f`'s gradient with respect to every input that requires grad (all inputs, if none does).
@@ -43,7 +49,8 @@ inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<T
     bool any = false;
     for (const auto& x : inputs) any = any || x.requires_grad();
     for (const auto& x : inputs) {
-        TensorD c = x.detach().clone();
+        TensorD c = TensorD::empty(x.shape());
+        c.copy_(x);
         c.requires_grad_(any ? x.requires_grad() : true);
         xs.push_back(c);
     }
@@ -104,6 +111,25 @@ inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<T
            << ", tolerance " << opt.atol + opt.rtol * std::abs(res.numeric) << ")";
     res.message = os.str();
     return res;
+}
+
+/// gradcheck for float inputs: checks in double, on double copies of the inputs (their requires_grad
+/// flags kept), so `f` must also take `std::vector<TensorD>`: write it as a generic lambda,
+/// `[](const auto& xs) { ... }`.
+template <class F>
+GradcheckResult gradcheck(const F& f, const std::vector<TensorF>& inputs, const GradcheckOptions& opt = {}) {
+    static_assert(std::is_invocable_r_v<TensorD, const F&, const std::vector<TensorD>&>,
+                  "gradcheck: the function must also accept std::vector<TensorD> (write it as a generic lambda, "
+                  "[](const auto& xs) { ... }): float inputs are checked in double");
+    std::vector<TensorD> xs;
+    xs.reserve(inputs.size());
+    for (const TensorF& x : inputs) {
+        std::vector<double> v(static_cast<size_t>(x.numel()));
+        const float* p = x.data();
+        for (size_t i = 0; i < v.size(); ++i) v[i] = p[i];
+        xs.push_back(TensorD::from(x.shape(), v).requires_grad_(x.requires_grad()));
+    }
+    return gradcheck(std::function<TensorD(const std::vector<TensorD>&)>(f), xs, opt);
 }
 
 }  // namespace tapegrad

@@ -5,6 +5,10 @@
 /// The closure is the op's backward, written next to its forward. It receives the gradient of the op's
 /// output (and, if it asks for it, the output itself, so that tanh or exp can reuse their result) and adds
 /// each input's share into that input's gradient through `grad_buffer` or `accumulate`.
+///
+/// Optional inputs (a bias, batch norm's weight) are passed as they are: an undefined tensor is absent, so
+/// `needs_grad(x, w, b)` and `record(y, "linear", {&x, &w, &b}, ...)` skip it, and in the backward
+/// `grad_buffer_or_null(b)` is null for it, as for an input that does not require grad.
 
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/core/tensor.hpp>
@@ -33,10 +37,17 @@ struct FnNode final : Node {
     std::optional<F> fn;
 };
 
-/// True when an op on these inputs must record: grad mode is on and some input requires grad.
+/// True when `x` is present (defined) and requires grad: an input whose gradient an op's backward computes.
+template <class T, class D>
+[[nodiscard]] bool wants_grad(const Tensor<T, D>& x) {
+    return x.defined() && x.requires_grad();
+}
+
+/// True when an op on these inputs must record: grad mode is on and some input requires grad. Undefined
+/// (absent optional) inputs count as not requiring grad.
 template <class... Ts>
 [[nodiscard]] bool needs_grad(const Ts&... inputs) {
-    return is_grad_enabled() && (inputs.requires_grad() || ...);
+    return is_grad_enabled() && (wants_grad(inputs) || ...);
 }
 
 template <class T, class D, class F>
@@ -47,13 +58,14 @@ void attach(Tensor<T, D>& out, std::shared_ptr<FnNode<T, D, F>> node) {
 }
 
 /// Makes `out` the result of a recorded op whose backward is `fn`. Only inputs that require grad become
-/// edges; the closure itself holds whatever it needs alive.
+/// edges (an undefined input, an absent optional one, is skipped); the closure itself holds whatever it
+/// needs alive.
 template <class T, class D, class F>
 void record(Tensor<T, D>& out, const char* op, std::initializer_list<const Tensor<T, D>*> inputs, F&& fn) {
     auto node = std::allocate_shared<FnNode<T, D, std::decay_t<F>>>(
         backend::PoolAllocator<FnNode<T, D, std::decay_t<F>>>{}, op, std::forward<F>(fn));
     for (const Tensor<T, D>* in : inputs)
-        if (in->requires_grad()) node->add_edge(in->impl());
+        if (wants_grad(*in)) node->add_edge(in->impl());
     attach(out, std::move(node));
 }
 template <class T, class D, class F>
@@ -61,7 +73,7 @@ void record(Tensor<T, D>& out, const char* op, std::span<const Tensor<T, D>> inp
     auto node = std::allocate_shared<FnNode<T, D, std::decay_t<F>>>(
         backend::PoolAllocator<FnNode<T, D, std::decay_t<F>>>{}, op, std::forward<F>(fn));
     for (const Tensor<T, D>& in : inputs)
-        if (in.requires_grad()) node->add_edge(in.impl());
+        if (wants_grad(in)) node->add_edge(in.impl());
     attach(out, std::move(node));
 }
 
@@ -72,6 +84,13 @@ template <class T, class D>
     TensorImpl<T, D>* impl = x.impl();
     if (!impl->grad) impl->grad = Tensor<T, D>::zeros(impl->shape).impl_ptr();
     return impl->grad->data();
+}
+
+/// The gradient buffer of `x` when its backward must compute one, else null: for an input that does not
+/// require grad, or an absent (undefined) optional input. Backward primitives skip a null gradient.
+template <class T, class D>
+[[nodiscard]] T* grad_buffer_or_null(const Tensor<T, D>& x) {
+    return wants_grad(x) ? grad_buffer(x) : nullptr;
 }
 
 /// Like grad_buffer, but a new buffer is left uninitialised and `fresh` is set, so a matrix product can

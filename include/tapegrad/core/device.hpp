@@ -10,6 +10,7 @@ namespace tapegrad {
 /// The host CPU, where tensors live by default; computation goes through Eigen.
 struct Cpu {
     static constexpr const char* name = "cpu";
+    static constexpr bool host_accessible = true;  ///< see HostAccessible
 };
 
 /// An element type tapegrad computes in: `float` or `double`. (Half precision, integers and complex are
@@ -21,6 +22,14 @@ concept Scalar = std::same_as<T, float> || std::same_as<T, double>;
 template <class D>
 concept Device = requires {
     { D::name } -> std::convertible_to<const char*>;
+};
+
+/// A device whose memory the host reads and writes directly, like the CPU: element access (`x(i, j)`,
+/// `data()`, `span()`), Eigen views and printing are offered on tensors of such devices only. A device tag
+/// says so with `static constexpr bool host_accessible = true`; a GPU's tag does not.
+template <class D>
+concept HostAccessible = Device<D> && requires {
+    requires D::host_accessible;
 };
 
 namespace detail {

@@ -14,6 +14,10 @@
 /// to synchronise to check it.
 ///
 /// Like Tensor, Labels is a handle: copies share the data.
+///
+/// Host labels may be of any integer type (`std::vector<int>`, `std::array<uint8_t, N>`...): the losses,
+/// metrics and `Labels::from` convert them to int64 once (`LabelRange`). Anything else, a vector of float
+/// for instance, stops the compiler with one sentence.
 
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/core/device.hpp>
@@ -21,11 +25,47 @@
 #include <tapegrad/core/tensor.hpp>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
+#include <ranges>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 namespace tapegrad {
+
+/// A contiguous, sized host range that may hold class labels: `std::vector<int>`, `std::span<const long>`,
+/// `std::array<uint8_t, N>`... Its elements must be integers (a static_assert says so where they are not).
+template <class R>
+concept LabelRange = std::ranges::contiguous_range<const R> && std::ranges::sized_range<const R>;
+
+namespace detail {
+
+/// Host labels as int64_t: a span over `labels` itself when its elements are int64_t, else over a copy in
+/// `storage`. An unsigned label too large for int64 throws IndexError naming `op`, the value and the row.
+template <LabelRange R>
+std::span<const int64_t> labels_as_int64(const char* op, const R& labels, std::vector<int64_t>& storage) {
+    using V = std::remove_cv_t<std::ranges::range_value_t<const R>>;
+    static_assert(std::is_integral_v<V> && !std::is_same_v<V, bool>,
+                  "tapegrad: class labels must be integers (std::vector<int64_t>, std::vector<int>, ...); "
+                  "probability targets go in a Tensor of the scores' shape");
+    const auto* p = std::ranges::data(labels);
+    const size_t n = static_cast<size_t>(std::ranges::size(labels));
+    if constexpr (std::is_same_v<V, int64_t>) {
+        return {p, n};
+    } else {
+        storage.resize(n);
+        for (size_t r = 0; r < n; ++r) {
+            if constexpr (std::is_unsigned_v<V> && sizeof(V) >= sizeof(int64_t))
+                TAPEGRAD_CHECK(p[r] <= static_cast<V>(std::numeric_limits<int64_t>::max()), IndexError, op,
+                               ": label ", p[r], " out of range at row ", r);
+            storage[r] = static_cast<int64_t>(p[r]);
+        }
+        return {storage.data(), n};
+    }
+}
+
+}  // namespace detail
 
 /// N class indices on device D, each >= 0, with a known upper bound (see the file comment).
 template <Device D = Cpu>
@@ -51,6 +91,13 @@ public:
         return from_checked(host, max, max_row);
     }
     static Labels from(const std::vector<int64_t>& host) { return from(std::span<const int64_t>(host)); }
+    /// Host labels of another integer type (`std::vector<int>`...), converted to int64.
+    template <LabelRange R>
+        requires(!std::convertible_to<const R&, std::span<const int64_t>>)
+    static Labels from(const R& host) {
+        std::vector<int64_t> storage;
+        return from(detail::labels_as_int64("Labels::from", host, storage));
+    }
 
     /// As `from`, for labels the caller has already checked (none negative) and whose largest value and its
     /// first row it knows (a loss's own argument check finds them): copies without a second pass.

@@ -8,6 +8,8 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
+#include <optional>
 #include <ostream>
 #include <span>
 #include <string>
@@ -17,6 +19,10 @@ namespace tapegrad {
 
 /// The dimensions of a tensor, outermost first. Rank 0 is a scalar (one element). Stored inline (no heap),
 /// since every op creates one.
+///
+/// Invariant: the product of the dimensions, with each 0 counted as 1 (and a -1 placeholder left out),
+/// fits in int64. So `numel()` and the row-major strides never overflow, whatever builds the shape: every
+/// constructor, `push_back` and `with` throw ShapeError naming the dimensions when it would not.
 class Shape {
 public:
     static constexpr int max_rank = 8;
@@ -28,6 +34,8 @@ public:
 
     [[nodiscard]] int rank() const noexcept { return rank_; }
     [[nodiscard]] int64_t operator[](int i) const noexcept { return dims_[static_cast<size_t>(i)]; }
+    /// Writable dimension. Unchecked: a caller must keep the element count (as swapping two dimensions or
+    /// filling in reshape's -1 does); `with` checks a new value.
     [[nodiscard]] int64_t& operator[](int i) noexcept { return dims_[static_cast<size_t>(i)]; }
     [[nodiscard]] const int64_t* begin() const noexcept { return dims_.data(); }
     [[nodiscard]] const int64_t* end() const noexcept { return dims_.data() + rank_; }
@@ -65,7 +73,9 @@ public:
 
     [[nodiscard]] Shape with(int axis, int64_t value) const {
         Shape s = *this;
+        TAPEGRAD_CHECK(value >= -1, ShapeError, "Shape: negative dimension ", value);
         s[axis] = value;
+        s.check_count();
         return s;
     }
     [[nodiscard]] Shape without(int axis) const {
@@ -74,11 +84,14 @@ public:
             if (i != axis) s.push_back(dims_[static_cast<size_t>(i)]);
         return s;
     }
+    /// Appends a dimension; on error the shape is left as it was.
     void push_back(int64_t d) {
-        TAPEGRAD_CHECK(rank_ < max_rank, ShapeError, "Shape: rank above ", max_rank, " is not supported");
-        // -1 is allowed here so that reshape can infer a dimension; factories reject it (see is_valid).
-        TAPEGRAD_CHECK(d >= -1, ShapeError, "Shape: negative dimension ", d);
-        dims_[static_cast<size_t>(rank_++)] = d;
+        append(d);
+        if (!checked_extent({begin(), end()}).has_value()) {
+            --rank_;
+            ::tapegrad::detail::raise<ShapeError>("Shape: dimensions ", *this, " and ", d,
+                                                  " hold more elements than int64 can count");
+        }
     }
 
     /// True when every dimension is non-negative (no -1 placeholder left).
@@ -106,10 +119,37 @@ public:
         return out.empty() ? "scalar" : out;
     }
 
+    /// The product of `dims` with each 0 counted as 1 and each -1 left out, or nothing when it overflows
+    /// int64. A shape whose extent exists has a numel and strides that fit in int64.
+    [[nodiscard]] static std::optional<int64_t> checked_extent(std::span<const int64_t> dims) noexcept {
+        int64_t n = 1;
+        for (const int64_t d : dims) {
+            if (d <= 0) continue;
+#if defined(__GNUC__) || defined(__clang__)
+            if (__builtin_mul_overflow(n, d, &n)) return std::nullopt;  // one multiply and a flag test
+#else
+            if (d > std::numeric_limits<int64_t>::max() / n) return std::nullopt;
+            n *= d;
+#endif
+        }
+        return n;
+    }
+
 private:
     template <class It>
     void assign(It first, It last) {
-        for (; first != last; ++first) push_back(*first);
+        for (; first != last; ++first) append(*first);
+        check_count();
+    }
+    void append(int64_t d) {
+        TAPEGRAD_CHECK(rank_ < max_rank, ShapeError, "Shape: rank above ", max_rank, " is not supported");
+        // -1 is allowed here so that reshape can infer a dimension; factories reject it (see is_valid).
+        TAPEGRAD_CHECK(d >= -1, ShapeError, "Shape: negative dimension ", d);
+        dims_[static_cast<size_t>(rank_++)] = d;
+    }
+    void check_count() const {
+        TAPEGRAD_CHECK(checked_extent({begin(), end()}).has_value(), ShapeError, "Shape: dimensions ", *this,
+                       " hold more elements than int64 can count");
     }
     std::array<int64_t, max_rank> dims_{};
     int rank_ = 0;
@@ -138,7 +178,10 @@ inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
                        " cannot be broadcast (dimension ", r - 1 - i, ": ", da, " vs ", db, ")");
         d[static_cast<size_t>(r - 1 - i)] = da == 1 ? db : da;
     }
-    return Shape(std::span<const int64_t>(d.data(), static_cast<size_t>(r)));
+    const std::span<const int64_t> dims(d.data(), static_cast<size_t>(r));
+    TAPEGRAD_CHECK(Shape::checked_extent(dims).has_value(), ShapeError, op, ": shapes ", a, " and ", b,
+                   " broadcast to more elements than int64 can count");
+    return Shape(dims);
 }
 
 }  // namespace tapegrad

@@ -29,6 +29,11 @@
 #include <utility>
 #include <vector>
 
+/// The sentence a member shape op stops the compiler with when ops/shape.hpp is missing.
+#define TAPEGRAD_SHAPE_OPS_MESSAGE                                                                              \
+    "Tensor::reshape, flatten, clone and t are recorded ops defined in <tapegrad/ops/shape.hpp>: include it "  \
+    "(or <tapegrad/tapegrad.hpp>) where you call them"
+
 namespace tapegrad {
 
 template <class T, class D = Cpu>
@@ -71,6 +76,32 @@ struct TensorImpl final : ImplBase {
     }
     [[nodiscard]] bool has_grad() const override { return grad != nullptr; }
 };
+
+/// Tensor's member shape ops call the free functions of ops/shape.hpp, found by argument-dependent lookup
+/// where a member is used; `has_shape_ops` tells whether that header was included.
+template <class X>
+concept has_shape_ops = requires(const X& x, const Shape& s) {
+    reshape(x, s);
+    flatten(x);
+    clone(x);
+    transpose(x, 0, 1);
+};
+template <class X>
+X call_reshape(const X& x, const Shape& s) {
+    return reshape(x, s);
+}
+template <class X>
+X call_flatten(const X& x) {
+    return flatten(x);
+}
+template <class X>
+X call_clone(const X& x) {
+    return clone(x);
+}
+template <class X>
+X call_transpose(const X& x, int a, int b) {
+    return transpose(x, a, b);
+}
 
 /// Tensors and their buffers come from the thread's host pool (see backend/cpu/host_pool.hpp).
 template <class T, class D>
@@ -141,25 +172,32 @@ public:
     }
     /// [start, start + step, ...) up to but excluding `end`, as a 1-D tensor.
     static Tensor arange(T start, T end, T step = T(1))
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
-        TAPEGRAD_CHECK(step != T(0) && std::isfinite(step) && std::isfinite(start) && std::isfinite(end), ValueError,
-                       "arange: step must be finite and non-zero (start ", start, ", end ", end, ", step ", step, ")");
+        const char* bad = !std::isfinite(start) ? "start is not finite"
+                          : !std::isfinite(end) ? "end is not finite"
+                          : !std::isfinite(step) ? "step is not finite"
+                          : step == T(0)         ? "step is zero"
+                                                 : nullptr;
+        TAPEGRAD_CHECK(bad == nullptr, ValueError, "arange: ", bad, " (start ", start, ", end ", end, ", step ", step, ")");
         const double count = std::ceil((static_cast<double>(end) - start) / step);
+        // 2^63 is exact in double; a count at or above it has no int64 (and no memory).
+        TAPEGRAD_CHECK(count < 9223372036854775808.0, ShapeError, "arange: ", count, " elements (start ", start, ", end ",
+                       end, ", step ", step, ") are more than int64 can count");
         const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
         Tensor t = empty(Shape{n});
         for (int64_t i = 0; i < n; ++i) t.data_ptr()[i] = start + static_cast<T>(i) * step;
         return t;
     }
     static Tensor arange(int64_t n)
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         return arange(T(0), static_cast<T>(n));
     }
     /// Independent draws, uniform in [lo, hi), from `gen`.
     /// (Drawn on the host, from the same stream of numbers on every device, then uploaded.)
     static Tensor uniform(const Shape& shape, T lo, T hi, Generator& gen) {
-        if constexpr (!std::same_as<D, Cpu>) {
+        if constexpr (!HostAccessible<D>) {
             const Tensor<T, Cpu> h = Tensor<T, Cpu>::uniform(shape, lo, hi, gen);
             return from(shape, std::span<const T>(h.data_ptr(), static_cast<size_t>(h.numel())));
         } else {
@@ -171,7 +209,7 @@ public:
     }
     /// Independent normal draws with the given mean and standard deviation, from `gen`.
     static Tensor normal(const Shape& shape, T mean, T stddev, Generator& gen) {
-        if constexpr (!std::same_as<D, Cpu>) {
+        if constexpr (!HostAccessible<D>) {
             const Tensor<T, Cpu> h = Tensor<T, Cpu>::normal(shape, mean, stddev, gen);
             return from(shape, std::span<const T>(h.data_ptr(), static_cast<size_t>(h.numel())));
         } else {
@@ -193,7 +231,7 @@ public:
     /// Copies any Eigen matrix or array (either storage order) into a 2-D [rows, cols] tensor.
     template <class Derived>
     static Tensor from_eigen(const Eigen::DenseBase<Derived>& m)
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         Tensor t = empty(Shape{m.rows(), m.cols()});
         t.matrix() = m.derived().template cast<T>().matrix();
@@ -212,12 +250,12 @@ public:
     /// Pointer to the first element (row-major, contiguous).
     [[nodiscard]] T* data_ptr() const { return checked().data(); }
     [[nodiscard]] T* data() const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         return data_ptr();
     }
     [[nodiscard]] std::span<T> span() const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         return {data_ptr(), static_cast<size_t>(numel())};
     }
@@ -237,14 +275,14 @@ public:
     }
     /// Bounds-checked element access by a full multi-index: `x.at({1, 2})`.
     [[nodiscard]] T& at(std::initializer_list<int64_t> index) const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         return data_ptr()[flat_index(index.begin(), static_cast<int>(index.size()))];
     }
     /// Bounds-checked element access: `x(1, 2)`.
     template <std::integral... I>
     [[nodiscard]] T& operator()(I... index) const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         const int64_t idx[] = {static_cast<int64_t>(index)..., 0};
         return data_ptr()[flat_index(idx, static_cast<int>(sizeof...(I)))];
@@ -252,14 +290,14 @@ public:
 
     /// Zero-copy Eigen view of a 2-D tensor as a row-major matrix (writes go to the tensor).
     [[nodiscard]] Eigen::Map<backend::RowMat<T>> matrix() const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         TAPEGRAD_CHECK(dim() == 2, ShapeError, "matrix: needs a 2-D tensor, got shape ", shape());
         return {data_ptr(), size(0), size(1)};
     }
     /// Zero-copy Eigen view of all elements as a flat column array.
     [[nodiscard]] Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>> array() const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         return {data_ptr(), numel()};
     }
@@ -338,12 +376,34 @@ public:
         return Tensor(std::move(impl));
     }
 
-    // Ops as members for convenience; defined with the ops they call, in ops/shape.hpp (which the umbrella
-    // header and every op header include).
-    [[nodiscard]] Tensor reshape(const Shape& shape) const;
-    [[nodiscard]] Tensor flatten() const;
-    [[nodiscard]] Tensor clone() const;
-    [[nodiscard]] Tensor t() const;
+    // Shape ops as members, for convenience. They are recorded ops, so they live with the others in
+    // ops/shape.hpp (reshape, flatten, clone, transpose); these forward to them and, if that header is not
+    // included, stop the compiler with a sentence saying to include it (instead of failing to link).
+    /// `reshape(*this, shape)`: a view with another shape (one dimension may be -1).
+    template <class Self = Tensor>
+    [[nodiscard]] Self reshape(const Shape& shape) const {
+        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        return detail::call_reshape(static_cast<const Self&>(*this), shape);
+    }
+    /// `flatten(*this)`: a 1-D view of all elements.
+    template <class Self = Tensor>
+    [[nodiscard]] Self flatten() const {
+        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        return detail::call_flatten(static_cast<const Self&>(*this));
+    }
+    /// `clone(*this)`: a deep copy that stays in the graph.
+    template <class Self = Tensor>
+    [[nodiscard]] Self clone() const {
+        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        return detail::call_clone(static_cast<const Self&>(*this));
+    }
+    /// The transpose of a 2-D tensor (a copy): `transpose(*this, 0, 1)`.
+    template <class Self = Tensor>
+    [[nodiscard]] Self t() const {
+        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        TAPEGRAD_CHECK(dim() == 2, ShapeError, "t: needs a 2-D tensor, got shape ", shape());
+        return detail::call_transpose(static_cast<const Self&>(*this), 0, 1);
+    }
 
     // ---- internals (used by ops, optimizers and backends) --------------------------------------------
     [[nodiscard]] Impl* impl() const noexcept { return impl_.get(); }
@@ -352,7 +412,7 @@ public:
 
     /// Prints `tensor([[1, 2], [3, 4]], shape=[2, 2])`, eliding the middle of long dimensions.
     friend std::ostream& operator<<(std::ostream& os, const Tensor& t)
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         if (!t.defined()) return os << "tensor(undefined)";
         std::ostringstream buf;
@@ -366,7 +426,7 @@ public:
         return os << buf.str();
     }
     [[nodiscard]] std::string str() const
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
         std::ostringstream os;
         os << *this;

@@ -476,6 +476,10 @@ std::vector<T> IdxArray::to_vector() const {
     MnistFiles files;
     files.train = load_idx_images_labels(find("train-images-idx3-ubyte"), find("train-labels-idx1-ubyte"));
     files.test = load_idx_images_labels(find("t10k-images-idx3-ubyte"), find("t10k-labels-idx1-ubyte"));
+    // A model trained on one image size cannot be tested on another: say so now, not after an epoch.
+    TAPEGRAD_CHECK(files.train.rows == files.test.rows && files.train.cols == files.test.cols, ShapeError,
+                   "load_mnist_folder: '", dir.string(), "': the training images are ", files.train.rows, "x",
+                   files.train.cols, " but the test images are ", files.test.rows, "x", files.test.cols);
     return files;
 }
 

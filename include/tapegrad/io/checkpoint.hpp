@@ -212,6 +212,25 @@ void save_optimizer(const std::filesystem::path& path, const optim::Optimizer<T,
     save_safetensors(path, to_safetensors<T, D>(opt.state(), {{"tapegrad.optimizer", opt.name()}}));
 }
 
+/// Saves `module` to `model_path` and `opt`'s state to `optimizer_path`, all or nothing: both files are
+/// encoded and written to temporaries first, and renamed over their targets only when both are written.
+/// If either fails, neither target changes, so a model never sits beside another run's optimizer state.
+/// `metadata` goes into the model file, as in `save`.
+template <Scalar T, Device D>
+void save_with_optimizer(const std::filesystem::path& model_path, const nn::Module<T, D>& module,
+                         const std::filesystem::path& optimizer_path, const optim::Optimizer<T, D>& opt,
+                         std::map<std::string, std::string> metadata = {}) {
+    metadata.emplace("format", "pt");
+    const std::string model_where = ::tapegrad::detail::concat("save_with_optimizer: '", model_path.string(), "'");
+    const std::string opt_where = ::tapegrad::detail::concat("save_with_optimizer: '", optimizer_path.string(), "'");
+    const std::vector<unsigned char> model_bytes =
+        detail::st_encode(to_safetensors<T, D>(module.state_dict(), std::move(metadata)), model_where);
+    const std::vector<unsigned char> opt_bytes =
+        detail::st_encode(to_safetensors<T, D>(opt.state(), {{"tapegrad.optimizer", opt.name()}}), opt_where);
+    const util::FileContent files[] = {{model_path, model_bytes, model_where}, {optimizer_path, opt_bytes, opt_where}};
+    util::write_files_atomically(files);
+}
+
 /// Restores a state saved by `save_optimizer`; the optimizer validates names and shapes strictly. The file is
 /// read and decoded in full before the optimizer changes, and `load_state` swaps the new state in only once it
 /// is all valid, so a failed load leaves the optimizer as it was.

@@ -11,6 +11,7 @@
 /// fraction found). Metrics are evaluation, not training: nothing here records onto the tape.
 
 #include <tapegrad/core/error.hpp>
+#include <tapegrad/core/labels.hpp>
 #include <tapegrad/core/tensor.hpp>
 
 #include <algorithm>
@@ -21,9 +22,7 @@
 #include <string>
 #include <vector>
 
-namespace tapegrad::nn {
-
-namespace detail {
+namespace tapegrad::detail {
 
 /// Index of the largest of `row[0..c)`, the first on ties; a NaN counts as the largest (as torch.argmax).
 template <class T>
@@ -51,22 +50,31 @@ void check_scores_and_labels(const char* op, const Tensor<T, D>& scores, std::sp
                        c, ") at row ", i);
 }
 
-}  // namespace detail
+}  // namespace tapegrad::detail
+
+namespace tapegrad::nn {
 
 /// Fraction of rows of `scores` ([N, C] logits or probabilities) whose largest entry (the first on ties)
 /// is at the column `labels[row]`. Throws ShapeError unless scores is [N, C] with C >= 1 and N labels,
 /// IndexError naming the row and value of a label outside [0, C), ValueError for an empty batch.
 template <Scalar T, Device D>
 [[nodiscard]] double accuracy(const Tensor<T, D>& scores, std::span<const int64_t> labels)
-    requires std::same_as<D, Cpu>
+    requires HostAccessible<D>
 {
-    detail::check_scores_and_labels("accuracy", scores, labels);
+    tapegrad::detail::check_scores_and_labels("accuracy", scores, labels);
     TAPEGRAD_CHECK(!labels.empty(), ValueError, "accuracy: empty batch (shape ", scores.shape(), ")");
     const int64_t n = scores.size(0), c = scores.size(1);
     const T* s = scores.data_ptr();
     int64_t hits = 0;
-    for (int64_t i = 0; i < n; ++i) hits += detail::argmax_row(s + i * c, c) == labels[static_cast<size_t>(i)];
+    for (int64_t i = 0; i < n; ++i) hits += tapegrad::detail::argmax_row(s + i * c, c) == labels[static_cast<size_t>(i)];
     return static_cast<double>(hits) / static_cast<double>(n);
+}
+/// accuracy against host labels of another integer type (`std::vector<int>`...).
+template <Scalar T, Device D, LabelRange R>
+    requires(std::same_as<D, Cpu> && !std::convertible_to<const R&, std::span<const int64_t>>)
+[[nodiscard]] double accuracy(const Tensor<T, D>& scores, const R& labels) {
+    std::vector<int64_t> storage;
+    return accuracy(scores, tapegrad::detail::labels_as_int64("accuracy", labels, storage));
 }
 
 /// Counts (true class, predicted class) pairs over any number of batches: `at(t, p)` is how many samples
@@ -89,15 +97,22 @@ public:
     /// labels, IndexError naming the row and value of a label outside [0, classes).
     template <Scalar T, Device D>
     void update(const Tensor<T, D>& scores, std::span<const int64_t> labels)
-        requires std::same_as<D, Cpu>
+        requires HostAccessible<D>
     {
-        detail::check_scores_and_labels("ConfusionMatrix::update", scores, labels);
+        tapegrad::detail::check_scores_and_labels("ConfusionMatrix::update", scores, labels);
         TAPEGRAD_CHECK(scores.size(1) == classes_, ShapeError, "ConfusionMatrix::update: scores of shape ",
                        scores.shape(), " have ", scores.size(1), " classes, the matrix has ", classes_);
         const int64_t c = classes_;
         const T* s = scores.data_ptr();
         for (size_t i = 0; i < labels.size(); ++i)
-            ++cell(labels[i], detail::argmax_row(s + static_cast<int64_t>(i) * c, c));
+            ++cell(labels[i], tapegrad::detail::argmax_row(s + static_cast<int64_t>(i) * c, c));
+    }
+    /// update with host labels of another integer type (`std::vector<int>`...).
+    template <Scalar T, Device D, LabelRange R>
+        requires(std::same_as<D, Cpu> && !std::convertible_to<const R&, std::span<const int64_t>>)
+    void update(const Tensor<T, D>& scores, const R& labels) {
+        std::vector<int64_t> storage;
+        update(scores, tapegrad::detail::labels_as_int64("ConfusionMatrix::update", labels, storage));
     }
 
     /// Adds a batch of predicted classes. Throws ShapeError when the counts differ, IndexError naming the

@@ -3,13 +3,19 @@
 /// `nn::Module`: the base of every layer and network. A module owns named parameters (tensors that
 /// require grad), named buffers (state that is saved but not trained, like batch-norm statistics) and named
 /// child modules; `named_parameters()` walks the tree and joins names with dots (`fc1.weight`), the names
-/// a PyTorch state_dict uses. `nn::Sequential` chains modules, naming them "0", "1", ...
+/// a PyTorch state_dict uses. Three containers hold children, with PyTorch's names and naming:
+/// `nn::Sequential` chains modules ("0", "1", ...), `nn::ModuleList` holds an indexed list that the owner's
+/// forward uses as it likes (`layers.0.weight`), and `nn::ModuleDict` holds modules by name
+/// (`heads.cls.bias`). Containers nest: `blocks.1.heads.cls.weight`.
 ///
 /// Modules are used through `std::shared_ptr` (runtime polymorphism: a network is a value you build at
 /// run time, not a type).
 
 #include <tapegrad/core/tensor.hpp>
 
+#include <algorithm>
+#include <cstddef>
+#include <initializer_list>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -184,6 +190,131 @@ public:
 
 private:
     std::vector<std::shared_ptr<Module<T, D>>> layers_;
+};
+
+/// A list of modules, as torch.nn.ModuleList: children named "0", "1", ... in order, so that a module owning
+/// one as `layers` has parameters `layers.0.weight`, `layers.1.bias`, ... It has no forward of its own: the
+/// owner's forward calls its modules, in any order or pattern (a residual stack, a shared head).
+///   auto layers = register_module("layers", std::make_shared<nn::ModuleList<float>>());
+///   for (int i = 0; i < depth; ++i) layers->push_back(nn::Linear<float>(64, 64));
+///   for (auto& layer : *layers) h = tapegrad::relu(layer->forward(h));
+template <Scalar T = float, Device D = Cpu>
+class ModuleList : public Module<T, D> {
+public:
+    using TensorT = Tensor<T, D>;
+    using Ptr = std::shared_ptr<Module<T, D>>;
+    ModuleList() = default;
+    /// Builds from modules given by value (moved into shared ownership) or as shared_ptrs; use braces, as
+    /// for Sequential, so that layers drawing from the default generator are built left to right.
+    template <class... Ms>
+        requires(sizeof...(Ms) > 0)
+    explicit ModuleList(Ms&&... ms) {
+        (push_back(std::forward<Ms>(ms)), ...);
+    }
+
+    /// Appends a module, named by its index; returns its shared handle. Throws ValueError for a null one.
+    template <class M>
+    std::shared_ptr<M> push_back(std::shared_ptr<M> m) {
+        this->register_module(std::to_string(modules_.size()), m);
+        modules_.push_back(m);
+        return m;
+    }
+    template <class M>
+        requires std::is_base_of_v<Module<T, D>, std::remove_cvref_t<M>>
+    std::shared_ptr<std::remove_cvref_t<M>> push_back(M&& m) {
+        return push_back(std::make_shared<std::remove_cvref_t<M>>(std::forward<M>(m)));
+    }
+
+    /// Throws ValueError: a ModuleList is not called itself; its owner's forward calls its modules.
+    TensorT forward(const TensorT&) override {
+        TAPEGRAD_CHECK(false, ValueError, "ModuleList: has no forward (it holds ", modules_.size(),
+                       " modules); call them from your module's forward, or use nn::Sequential to chain them");
+        return {};
+    }
+    [[nodiscard]] std::string describe() const override { return "ModuleList"; }
+    [[nodiscard]] size_t size() const noexcept { return modules_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return modules_.empty(); }
+    /// The module at `i`; throws IndexError past the end.
+    [[nodiscard]] const Ptr& operator[](size_t i) const {
+        TAPEGRAD_CHECK(i < modules_.size(), IndexError, "ModuleList: index ", i, " out of range (", modules_.size(),
+                       " modules)");
+        return modules_[i];
+    }
+    [[nodiscard]] auto begin() const noexcept { return modules_.begin(); }
+    [[nodiscard]] auto end() const noexcept { return modules_.end(); }
+
+private:
+    std::vector<Ptr> modules_;
+};
+
+/// Modules by name, in insertion order, as torch.nn.ModuleDict: each child is registered under its key, so a
+/// module owning one as `heads` has parameters `heads.cls.weight`, `heads.box.bias`, ... Like ModuleList it
+/// has no forward of its own.
+///   auto heads = register_module("heads", std::make_shared<nn::ModuleDict<float>>());
+///   heads->insert("cls", nn::Linear<float>(64, 10));
+///   auto logits = (*heads)["cls"]->forward(h);
+template <Scalar T = float, Device D = Cpu>
+class ModuleDict : public Module<T, D> {
+public:
+    using TensorT = Tensor<T, D>;
+    using Ptr = std::shared_ptr<Module<T, D>>;
+    ModuleDict() = default;
+    /// Builds from (key, module) pairs, inserted in order.
+    ModuleDict(std::initializer_list<std::pair<std::string, Ptr>> items) {
+        for (const auto& [key, m] : items) insert(key, m);
+    }
+
+    /// Adds `m` under `key`; returns its shared handle. Throws ValueError for an empty key, one holding a
+    /// '.' (it would make the dotted names ambiguous), a key already present, or a null module.
+    template <class M>
+    std::shared_ptr<M> insert(const std::string& key, std::shared_ptr<M> m) {
+        TAPEGRAD_CHECK(!key.empty() && key.find('.') == std::string::npos, ValueError, "ModuleDict: key '", key,
+                       "' must be non-empty and hold no '.' (parameters are named <key>.<name>)");
+        TAPEGRAD_CHECK(!contains(key), ValueError, "ModuleDict: key '", key, "' is already present");
+        this->register_module(key, m);
+        items_.emplace_back(key, m);
+        return m;
+    }
+    template <class M>
+        requires std::is_base_of_v<Module<T, D>, std::remove_cvref_t<M>>
+    std::shared_ptr<std::remove_cvref_t<M>> insert(const std::string& key, M&& m) {
+        return insert(key, std::make_shared<std::remove_cvref_t<M>>(std::forward<M>(m)));
+    }
+
+    /// Throws ValueError: a ModuleDict is not called itself; its owner's forward calls its modules.
+    TensorT forward(const TensorT&) override {
+        TAPEGRAD_CHECK(false, ValueError, "ModuleDict: has no forward (it holds ", items_.size(),
+                       " modules); call them from your module's forward");
+        return {};
+    }
+    [[nodiscard]] std::string describe() const override { return "ModuleDict"; }
+    [[nodiscard]] size_t size() const noexcept { return items_.size(); }
+    [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
+    [[nodiscard]] bool contains(const std::string& key) const {
+        return std::any_of(items_.begin(), items_.end(), [&](const auto& kv) { return kv.first == key; });
+    }
+    /// The module under `key`; throws IndexError, listing the keys, when there is none.
+    [[nodiscard]] const Ptr& operator[](const std::string& key) const {
+        for (const auto& [k, m] : items_)
+            if (k == key) return m;
+        std::string keys;
+        for (const auto& [k, m] : items_) keys += (keys.empty() ? "'" : ", '") + k + "'";
+        TAPEGRAD_CHECK(false, IndexError, "ModuleDict: no module under key '", key, "' (keys: ",
+                       keys.empty() ? std::string("none") : keys, ")");
+        return items_.front().second;  // not reached
+    }
+    /// The keys, in insertion order.
+    [[nodiscard]] std::vector<std::string> keys() const {
+        std::vector<std::string> out;
+        for (const auto& [k, m] : items_) out.push_back(k);
+        return out;
+    }
+    /// (key, module) pairs in insertion order.
+    [[nodiscard]] auto begin() const noexcept { return items_.begin(); }
+    [[nodiscard]] auto end() const noexcept { return items_.end(); }
+
+private:
+    std::vector<std::pair<std::string, Ptr>> items_;
 };
 
 }  // namespace tapegrad::nn

@@ -10,7 +10,7 @@
 /// last [N, C, H, W] maps into the [N, C*H*W] rows a dense classifier takes.
 
 #include <tapegrad/nn/module.hpp>
-#include <tapegrad/ops/conv.hpp>
+#include <tapegrad/ops/pooling.hpp>
 #include <tapegrad/ops/shape.hpp>
 
 #include <sstream>

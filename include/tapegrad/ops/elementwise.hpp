@@ -62,7 +62,7 @@ Tensor<T, D> binary(const Tensor<T, D>& a, const Tensor<T, D>& b, const F& f) {
     if (detail::needs_grad(a, b)) {
         detail::record(y, F::name, {&a, &b},
                        [a, b, p, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-                           T* db = b.requires_grad() ? detail::grad_buffer(b) : nullptr;
+                           T* db = detail::grad_buffer_or_null(b);
                            const auto da = detail::grad_target(a, out, dy);  // after b's: a may be b
                            B::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da.data, db, f,
                                            da.assign);

@@ -106,9 +106,8 @@ Tensor<T, D> linear(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
     Tensor<T, D> y = Tensor<T, D>::empty(ys);
     Bk::gemm(false, true, rows, out, in, T(1), x.data_ptr(), w.data_ptr(), T(0), y.data_ptr());
     if (has_bias) Bk::add_row_vector(rows, out, b.data_ptr(), y.data_ptr());
-    const bool rec = has_bias ? detail::needs_grad(x, w, b) : detail::needs_grad(x, w);
-    if (rec) {
-        auto backward = [x, w, b, rows, in, out](const Tensor<T, D>& dy) {
+    if (detail::needs_grad(x, w, b)) {
+        detail::record(y, "linear", {&x, &w, &b}, [x, w, b, rows, in, out](const Tensor<T, D>& dy) {
             const T* g = dy.data_ptr();
             bool fresh = false;
             if (x.requires_grad()) {
@@ -119,12 +118,8 @@ Tensor<T, D> linear(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
                 T* dw = detail::grad_buffer_for_overwrite(w, fresh);
                 Bk::gemm(true, false, out, in, rows, T(1), g, x.data_ptr(), fresh ? T(0) : T(1), dw);
             }
-            if (b.defined() && b.requires_grad()) Bk::add_column_sums(rows, out, g, detail::grad_buffer(b));
-        };
-        if (has_bias)
-            detail::record(y, "linear", {&x, &w, &b}, std::move(backward));
-        else
-            detail::record(y, "linear", {&x, &w}, std::move(backward));
+            if (detail::wants_grad(b)) Bk::add_column_sums(rows, out, g, detail::grad_buffer(b));
+        });
     }
     return y;
 }

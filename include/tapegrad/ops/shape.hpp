@@ -1,6 +1,7 @@
 #pragma once
 /// \file
-/// Shape ops: reshape and flatten (views, no copy), transpose, concat, slice, clone.
+/// Shape ops: reshape and flatten (views, no copy), transpose, concat, slice, clone. Tensor's members
+/// `x.reshape(s)`, `x.flatten()`, `x.clone()` and `x.t()` call these.
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/core/tensor.hpp>
@@ -175,24 +176,6 @@ Tensor<T, D> clone(const Tensor<T, D>& x) {
         });
     }
     return y;
-}
-
-template <class T, class D>
-Tensor<T, D> Tensor<T, D>::reshape(const Shape& s) const {
-    return tapegrad::reshape(*this, s);
-}
-template <class T, class D>
-Tensor<T, D> Tensor<T, D>::flatten() const {
-    return tapegrad::flatten(*this);
-}
-template <class T, class D>
-Tensor<T, D> Tensor<T, D>::clone() const {
-    return tapegrad::clone(*this);
-}
-template <class T, class D>
-Tensor<T, D> Tensor<T, D>::t() const {
-    TAPEGRAD_CHECK(dim() == 2, ShapeError, "t: needs a 2-D tensor, got shape ", shape());
-    return tapegrad::transpose(*this, 0, 1);
 }
 
 }  // namespace tapegrad

@@ -48,25 +48,14 @@ struct AdamWOptions {
     bool amsgrad = false;        ///< divide by the running maximum of v
 };
 
-/// Adam: `Adam opt(model.parameters(), {.lr = 1e-3});`.
-/// State per parameter: `exp_avg` (m), `exp_avg_sq` (v), `max_exp_avg_sq` (with amsgrad) and `step`.
-template <Scalar T, Device D = Cpu>
-class Adam : public Optimizer<T, D> {
+namespace detail {
+
+/// What Adam and AdamW share: the state, the step and the option checks. Its constructor (with the name
+/// for messages and the decoupled flag) is for those two only, so that it never shows among the public
+/// constructors a compiler lists when an options field is misspelt.
+template <Scalar T, Device D>
+class AdamCore : public Optimizer<T, D> {
 public:
-    /// The options struct, for generic code: `typename Opt::Options`.
-    using Options = AdamOptions;
-
-    /// Throws ValueError naming the option and its value for an invalid hyper-parameter.
-    explicit Adam(std::vector<Tensor<T, D>> params, const AdamOptions& options = {})
-        : Adam(std::move(params), "Adam", options, false) {}
-
-    /// The hyper-parameters, with the current learning rate.
-    [[nodiscard]] AdamOptions options() const {
-        AdamOptions o = opt_;
-        o.lr = this->lr();
-        return o;
-    }
-
     /// For each parameter p with a gradient g, at its t-th update (t = 1, 2, ...):
     ///
     ///     p  = p * (1 - lr * wd)                        (AdamW only)
@@ -114,12 +103,19 @@ public:
     }
 
 protected:
-    /// For AdamW: the same update with the weight decay applied to the weights (`decoupled`).
-    Adam(std::vector<Tensor<T, D>> params, const char* name, const AdamOptions& options, bool decoupled)
+    /// name: "Adam" or "AdamW", for messages; decoupled: AdamW's weight decay, applied to the weights.
+    AdamCore(std::vector<Tensor<T, D>> params, const char* name, const AdamOptions& options, bool decoupled)
         : Optimizer<T, D>(std::move(params), name, options.lr, names(validated(options, name)), true),
           opt_(options),
           decoupled_(decoupled) {
         batch_.resize(this->params().size());
+    }
+
+    /// The hyper-parameters, with the current learning rate.
+    [[nodiscard]] AdamOptions core_options() const {
+        AdamOptions o = opt_;
+        o.lr = this->lr();
+        return o;
     }
 
 private:
@@ -145,28 +141,47 @@ private:
     std::vector<backend::StepParam<T>> batch_;
 };
 
+}  // namespace detail
+
+/// Adam: `Adam opt(model.parameters(), {.lr = 1e-3});`.
+/// State per parameter: `exp_avg` (m), `exp_avg_sq` (v), `max_exp_avg_sq` (with amsgrad) and `step`.
+/// The update is detail::AdamCore::step's.
+template <Scalar T, Device D = Cpu>
+class Adam : public detail::AdamCore<T, D> {
+public:
+    /// The options struct, for generic code: `typename Opt::Options`.
+    using Options = AdamOptions;
+
+    /// Throws ValueError naming the option and its value for an invalid hyper-parameter.
+    explicit Adam(std::vector<Tensor<T, D>> params, const AdamOptions& options = {})
+        : detail::AdamCore<T, D>(std::move(params), "Adam", options, false) {}
+
+    /// The hyper-parameters, with the current learning rate.
+    [[nodiscard]] AdamOptions options() const { return this->core_options(); }
+};
+
 /// AdamW, Adam with decoupled weight decay: `AdamW opt(model.parameters(), {.lr = 1e-3, .weight_decay = 0.01});`.
 /// Same state as `Adam`.
 template <Scalar T, Device D = Cpu>
-class AdamW : public Adam<T, D> {
+class AdamW : public detail::AdamCore<T, D> {
 public:
     /// The options struct, for generic code: `typename Opt::Options`.
     using Options = AdamWOptions;
 
     /// Throws ValueError naming the option and its value for an invalid hyper-parameter.
     explicit AdamW(std::vector<Tensor<T, D>> params, const AdamWOptions& options = {})
-        : Adam<T, D>(std::move(params), "AdamW",
-                     AdamOptions{.lr = options.lr,
-                                 .beta1 = options.beta1,
-                                 .beta2 = options.beta2,
-                                 .eps = options.eps,
-                                 .weight_decay = options.weight_decay,
-                                 .amsgrad = options.amsgrad},
-                     true) {}
+        : detail::AdamCore<T, D>(std::move(params), "AdamW",
+                                 AdamOptions{.lr = options.lr,
+                                             .beta1 = options.beta1,
+                                             .beta2 = options.beta2,
+                                             .eps = options.eps,
+                                             .weight_decay = options.weight_decay,
+                                             .amsgrad = options.amsgrad},
+                                 true) {}
 
     /// The hyper-parameters, with the current learning rate.
     [[nodiscard]] AdamWOptions options() const {
-        const AdamOptions o = Adam<T, D>::options();
+        const AdamOptions o = this->core_options();
         return {.lr = o.lr,
                 .beta1 = o.beta1,
                 .beta2 = o.beta2,

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -119,4 +120,36 @@ TEST_CASE("gradcheck: a loose tolerance hides a wrong gradient, a tight one repo
     // true derivative 2x vs reported x differ by at most 0.02
     CHECK(gradcheck(f, {x}, {.atol = 0.1, .rtol = 0}).ok);
     CHECK_FALSE(gradcheck(f, {x}, {.atol = 1e-3, .rtol = 0}).ok);
+}
+
+TEST_CASE("gradcheck: a result prints its sentence with operator<<") {
+    const TensorD x = TensorD::from({2}, {0.3, -0.4});
+    const GradcheckResult r = gradcheck([](const Inputs& xs) { return tanh(xs[0]); }, {x});
+    std::ostringstream os;
+    os << r;
+    CHECK(os.str() == r.message);
+    CHECK(contains(os.str(), "gradcheck passed"));
+}
+
+TEST_CASE("gradcheck: float inputs are checked in double through a generic function") {
+    Generator g(5);
+    TensorF x = TensorF::uniform({2, 3}, 0.5f, 1.0f, g);
+    const TensorF w = TensorF::uniform({3, 2}, -1.0f, 1.0f, g);
+    const auto layer = [](const auto& xs) { return sum(tanh(matmul(xs[0], xs[1]))); };
+    const GradcheckResult ok = gradcheck(layer, {x, w});
+    CHECK_MESSAGE(ok.ok, ok.message);
+    // checked in double: the error is far below what float finite differences could resolve
+    CHECK(ok.max_abs_error < 1e-8);
+    CHECK(ok.input >= 0);
+
+    // a wrong backward is caught the same way, and only the inputs that require grad are checked
+    const GradcheckResult bad = gradcheck([](const auto& xs) { return unary(xs[0], WrongSquare{}); }, {x});
+    CHECK_FALSE(bad.ok);
+    CHECK(contains(bad.message, "input 0 (shape [2, 3])"));
+    x.requires_grad_();
+    const GradcheckResult only_x =
+        gradcheck([](const auto& xs) { return matmul(xs[0], unary(xs[1], WrongSquare{})); }, {x, w});
+    CHECK_MESSAGE(only_x.ok, only_x.message);
+    CHECK(only_x.input == 0);
+    CHECK_FALSE(x.grad().defined());  // the float inputs are left untouched
 }

@@ -11,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,6 +42,16 @@ TEST_CASE("Labels::from copies the values and records the largest label and its 
     CHECK(empty.size() == 0);
     CHECK(empty.max_label() == -1);
     CHECK(Labels<>{}.size() == 0);
+}
+
+TEST_CASE("Labels::from takes host labels of any integer type") {
+    const Labels<> l = Labels<>::from(std::vector<int>{3, 0, 9, 2});
+    CHECK(l.to_vector() == std::vector<int64_t>{3, 0, 9, 2});
+    CHECK(l.max_label() == 9);
+    CHECK(l.max_row() == 2);
+    CHECK(Labels<>::from(std::array<uint16_t, 2>{7, 1}).to_vector() == std::vector<int64_t>{7, 1});
+    check_throws<tapegrad::IndexError>([] { (void)Labels<>::from(std::vector<int>{1, -4}); },
+                                       "Labels::from: label -4 at row 1 is negative");
 }
 
 TEST_CASE("Labels::from rejects a negative label, naming its row") {

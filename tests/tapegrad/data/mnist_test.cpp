@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,43 @@ ImageSet tiny() {
     s.labels = {3, 9};
     return s;
 }
+
+/// Writes an IDX file: `dims` big-endian after the magic 0x0000 08 <rank>, then `count` bytes of `fill`.
+void write_idx(const std::filesystem::path& p, const std::vector<uint32_t>& dims, unsigned char fill) {
+    std::ofstream f(p, std::ios::binary);
+    const unsigned char magic[4] = {0, 0, 8, static_cast<unsigned char>(dims.size())};
+    f.write(reinterpret_cast<const char*>(magic), 4);
+    size_t count = 1;
+    for (uint32_t d : dims) {
+        const unsigned char be[4] = {static_cast<unsigned char>(d >> 24), static_cast<unsigned char>(d >> 16),
+                                     static_cast<unsigned char>(d >> 8), static_cast<unsigned char>(d)};
+        f.write(reinterpret_cast<const char*>(be), 4);
+        count *= d;
+    }
+    const std::string body(count, static_cast<char>(fill));
+    f.write(body.data(), static_cast<std::streamsize>(body.size()));
+    REQUIRE(f.good());
+}
+
+/// An MNIST-style folder with `n_train` images of `train_side`^2 pixels and `n_test` of `test_side`^2.
+struct FakeMnist {
+    std::filesystem::path dir;
+    FakeMnist(uint32_t n_train, uint32_t train_side, uint32_t n_test, uint32_t test_side) {
+        std::random_device rd;
+        dir = std::filesystem::temp_directory_path() / ("tapegrad_fake_mnist_" + std::to_string(rd()) + std::to_string(rd()));
+        std::filesystem::create_directories(dir);
+        write_idx(dir / "train-images-idx3-ubyte", {n_train, train_side, train_side}, 7);
+        write_idx(dir / "train-labels-idx1-ubyte", {n_train}, 1);
+        write_idx(dir / "t10k-images-idx3-ubyte", {n_test, test_side, test_side}, 9);
+        write_idx(dir / "t10k-labels-idx1-ubyte", {n_test}, 2);
+    }
+    ~FakeMnist() {
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+    }
+    FakeMnist(const FakeMnist&) = delete;
+    FakeMnist& operator=(const FakeMnist&) = delete;
+};
 
 bool mnist_present(const std::filesystem::path& dir) {
     std::error_code ec;
@@ -110,6 +149,17 @@ TEST_CASE("default_mnist_dir honours TAPEGRAD_MNIST_DIR") {
 TEST_CASE("load_mnist: a folder without the files throws FormatError naming it") {
     const auto dir = std::filesystem::temp_directory_path() / "tapegrad_mnist_test_no_such_dir";
     CHECK_THROWS_AS(static_cast<void>(tapegrad::data::load_mnist<float>(dir)), tapegrad::FormatError);
+}
+
+TEST_CASE("load_mnist: training and test images of different sizes are rejected at load time") {
+    const FakeMnist mixed(6, 28, 5, 14);
+    CHECK_THROWS_WITH_AS(static_cast<void>(tapegrad::data::load_mnist<float>(mixed.dir)),
+                         doctest::Contains("the training images are 28x28 but the test images are 14x14"),
+                         tapegrad::ShapeError);
+    const FakeMnist same(6, 14, 5, 14);
+    const auto m = tapegrad::data::load_mnist<float>(same.dir);
+    CHECK(m.train.features.shape() == Shape{6, 196});
+    CHECK(m.test.features.shape() == Shape{5, 196});
 }
 
 TEST_CASE("load_mnist: the real MNIST files (when present) give 60000 + 10000 standardised samples") {

@@ -11,6 +11,7 @@
 
 #include <tapegrad/io/checkpoint.hpp>
 #include <tapegrad/nn/activation.hpp>
+#include <tapegrad/nn/batchnorm.hpp>
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/loss.hpp>
 #include <tapegrad/nn/module.hpp>
@@ -465,6 +466,37 @@ TEST_CASE("checkpoint: optimizer state round trip; a resumed run equals an unint
     run([](std::vector<TensorF> p) { return optim::AdamW<float>(std::move(p), {.lr = 0.01}); }, "AdamW");
 }
 
+TEST_CASE("checkpoint: save_with_optimizer writes both files, or neither when one cannot be written") {
+    TempDir dir;
+    const fs::path model_path = dir.path / "m.safetensors", opt_path = dir.path / "m.safetensors.optim";
+    const auto a = mlp(81);
+    optim::SGD<float> opt_a(a->parameters(), {.lr = 0.1, .momentum = 0.9});
+    Generator g(82);
+    const TensorF x = TensorF::uniform({8, 4}, -1.0f, 1.0f, g), y = TensorF::uniform({8, 3}, -1.0f, 1.0f, g);
+    train(*a, opt_a, x, y, 2);
+    io::save_with_optimizer(model_path, *a, opt_path, opt_a, {{"tapegrad.model", "test"}});
+    CHECK(dir.names() == std::vector<std::string>{"m.safetensors", "m.safetensors.optim"});
+    const auto b = mlp(83);
+    optim::SGD<float> opt_b(b->parameters(), {.lr = 0.1, .momentum = 0.9});
+    io::load(model_path, *b);
+    io::load_optimizer(opt_path, opt_b);
+    CHECK(same_state(*a, *b));
+    CHECK(io::load_safetensors(model_path).metadata.at("tapegrad.model") == "test");
+    train(*a, opt_a, x, y, 1);
+    train(*b, opt_b, x, y, 1);
+    CHECK(same_state(*a, *b));  // the optimizer state came back too
+
+    // The optimizer's file cannot be written (a folder sits at its path): the model file keeps its bytes.
+    const Bytes old_model = read_bytes(model_path);
+    fs::remove(opt_path);
+    fs::create_directory(opt_path);
+    train(*a, opt_a, x, y, 1);
+    CHECK_THROWS_WITH_AS(io::save_with_optimizer(model_path, *a, opt_path, opt_a),
+                         doctest::Contains("m.safetensors.optim"), tapegrad::FormatError);
+    CHECK(read_bytes(model_path) == old_model);
+    CHECK(dir.names() == std::vector<std::string>{"m.safetensors", "m.safetensors.optim"});
+}
+
 TEST_CASE("checkpoint: loading another optimizer's state, or a model file, as optimizer state is an error") {
     TempDir dir;
     Generator g(61);
@@ -555,4 +587,52 @@ TEST_CASE("checkpoint: every header byte flipped (xor 0x01, 0x20, 0xFF) gives an
     CHECK(errors + loads == static_cast<int>(3 * (8 + header)));
     CHECK(errors > loads);
     MESSAGE("header flips: ", errors, " rejected, ", loads, " loaded (", 8 + header, " header bytes)");
+}
+
+namespace {
+
+/// Containers nested two deep: `layers` a ModuleList of Linear and BatchNorm1d, `heads` a ModuleDict holding a
+/// ModuleList, so the state_dict has names such as `layers.1.running_mean` and `heads.aux.0.weight`.
+class Containers : public nn::Module<float> {
+public:
+    explicit Containers(uint64_t seed) {
+        Generator g(seed);
+        layers = register_module("layers", std::make_shared<nn::ModuleList<float>>());
+        layers->push_back(nn::Linear<float>(4, 3, g));
+        layers->push_back(nn::BatchNorm1d<float>(3));
+        heads = register_module("heads", std::make_shared<nn::ModuleDict<float>>());
+        heads->insert("cls", nn::Linear<float>(3, 2, g));
+        auto aux = heads->insert("aux", std::make_shared<nn::ModuleList<float>>());
+        aux->push_back(nn::Linear<float>(3, 1, g, {.bias = false}));
+    }
+    TensorF forward(const TensorF& x) override {
+        TensorF h = (*layers)[1]->forward((*layers)[0]->forward(x));
+        return (*heads)["cls"]->forward(h);
+    }
+    std::shared_ptr<nn::ModuleList<float>> layers;
+    std::shared_ptr<nn::ModuleDict<float>> heads;
+};
+
+}  // namespace
+
+TEST_CASE("checkpoint: ModuleList and ModuleDict state round trips under PyTorch's dotted names") {
+    TempDir dir;
+    const fs::path p = dir.path / "containers.safetensors";
+    Containers src(1);
+    (void)src.forward(TensorF::ones({5, 4}));  // a training step moves the batch-norm buffers off their initial values
+    io::save(p, src);
+    std::vector<std::string> names;
+    for (const auto& e : io::load_safetensors(p).tensors) names.push_back(e.name);
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{"heads.aux.0.weight", "heads.cls.bias", "heads.cls.weight",
+                                            "layers.0.bias", "layers.0.weight", "layers.1.bias",
+                                            "layers.1.num_batches_tracked", "layers.1.running_mean",
+                                            "layers.1.running_var", "layers.1.weight"});
+    Containers dst(2);
+    REQUIRE(!same_state(dst, src));
+    io::load(p, dst);
+    CHECK(same_state(dst, src));
+    // a file whose names are spelled for another nesting does not load, and names what is missing
+    nn::Sequential<float> flat{nn::Linear<float>(4, 3)};
+    CHECK_THROWS_WITH_AS(io::load(p, flat), doctest::Contains("heads.cls.weight"), tapegrad::Error);
 }

@@ -1,5 +1,6 @@
-// Tests for tapegrad/nn/activation.hpp (and the functors in backend/common/activation_functors.hpp): every
-// activation function and module passes gradcheck over several shapes, reference values, behaviour at
+// Tests for tapegrad/nn/activation.hpp and the functions of ops/activation.hpp (their gradcheck on every
+// device is the ActivationTable of tests/support/op_tables.hpp, run in ops/activation_test.cpp): every
+// activation module passes gradcheck over several shapes and describes itself, reference values, behaviour at
 // |x| = 1e4 in float and double, PReLU's slope gradient, Maxout, and the error messages.
 //
 // Reference values come from Python's math module; the expression is in the comment beside each.
@@ -51,45 +52,9 @@ bool all_finite(const Tensor<T>& t) {
     return true;
 }
 
-struct Activation {
-    const char* name;
-    std::function<TensorD(const TensorD&)> f;
-};
-
-/// The list every elementwise activation joins: one line per function.
-const std::vector<Activation>& activations() {
-    static const std::vector<Activation> list = {
-        {"step", [](const TensorD& x) { return tapegrad::step(x); }},
-        {"identity", [](const TensorD& x) { return tapegrad::identity(x); }},
-        {"sigmoid", [](const TensorD& x) { return tapegrad::sigmoid(x); }},
-        {"tanh", [](const TensorD& x) { return tapegrad::tanh(x); }},
-        {"relu", [](const TensorD& x) { return tapegrad::relu(x); }},
-        {"leaky_relu", [](const TensorD& x) { return tapegrad::leaky_relu(x); }},
-        {"leaky_relu(0.2)", [](const TensorD& x) { return tapegrad::leaky_relu(x, 0.2); }},
-        {"elu", [](const TensorD& x) { return tapegrad::elu(x); }},
-        {"elu(0.5)", [](const TensorD& x) { return tapegrad::elu(x, 0.5); }},
-        {"softplus", [](const TensorD& x) { return tapegrad::softplus(x); }},
-        {"softplus(beta=2)", [](const TensorD& x) { return tapegrad::softplus(x, 2.0); }},
-        {"gelu", [](const TensorD& x) { return tapegrad::gelu(x); }},
-        {"gelu(tanh)", [](const TensorD& x) { return tapegrad::gelu(x, tapegrad::GeluApproximation::tanh); }},
-        {"silu", [](const TensorD& x) { return tapegrad::silu(x); }},
-    };
-    return list;
-}
-
 const std::vector<Shape> test_shapes = {Shape{}, Shape{1}, Shape{5}, Shape{2, 3}, Shape{2, 3, 4}};
 
 }  // namespace
-
-TEST_CASE("every activation function passes gradcheck over several shapes") {
-    Generator g(1);
-    for (const Activation& a : activations())
-        for (const Shape& s : test_shapes) {
-            const auto f = a.f;
-            check_gradient([f](const std::vector<TensorD>& in) { return f(in[0]); }, {away_from_zero(s, g)},
-                           std::string(a.name) + " on shape " + s.str_x());
-        }
-}
 
 TEST_CASE("every activation module passes gradcheck and describes itself") {
     struct Case {

@@ -126,3 +126,14 @@ TEST_CASE("ConfusionMatrix: errors name the row and value, and a bad batch count
     CHECK_THROWS_WITH_AS((void)cm.at(3, 0), "ConfusionMatrix::at: class 3 out of range [0, 3)", IndexError);
     CHECK_THROWS_AS((void)cm.precision(-1), IndexError);
 }
+
+TEST_CASE("accuracy and ConfusionMatrix::update take labels of any integer type") {
+    CHECK(nn::accuracy(scores(), std::vector<int>{1, 0, 2, 1}) == 0.75);
+    CHECK(nn::accuracy(scores(), std::vector<uint8_t>{1, 0, 2, 1}) == 0.75);
+    CHECK_THROWS_WITH_AS((void)nn::accuracy(scores(), std::vector<int>{0, 1, 3, 0}),
+                         "accuracy: label 3 out of range [0, 3) at row 2", IndexError);
+    nn::ConfusionMatrix cm(3);
+    cm.update(scores(), std::vector<int>{1, 0, 2, 1});
+    CHECK(cm.at(1, 1) == 1);
+    CHECK(cm.at(1, 2) == 1);
+}

@@ -1,12 +1,15 @@
 // Tests for tapegrad/nn/module.hpp: dotted parameter names for nested modules (as a PyTorch state_dict),
 // registration order, zero_grad, train/eval propagation, num_parameters, printing, Sequential built from
-// values and from shared_ptrs, and the argument checks.
+// values and from shared_ptrs, ModuleList and ModuleDict (nested, PyTorch's dotted names), the argument
+// checks, and the layers' table of tests/support/op_tables.hpp (which every device runs) on the CPU.
 
 #include <tapegrad/nn/activation.hpp>
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/ops/elementwise.hpp>
 #include <tapegrad/ops/reduce.hpp>
+
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
@@ -296,4 +299,101 @@ TEST_CASE("Sequential: a user module with its own forward composes inside a Sequ
     tapegrad::sum(y).backward();
     for (const auto& np : net.named_parameters()) CHECK_MESSAGE(np.second.grad().defined(), np.first);
     CHECK(block->fc1->weight().grad().defined());
+}
+
+namespace {
+
+/// A residual stack and named heads, as a transformer-style model holds them: `layers` a ModuleList,
+/// `heads` a ModuleDict, `blocks` a ModuleList of ModuleDicts (containers nested in containers).
+class Stacked : public nn::Module<float> {
+public:
+    explicit Stacked(Generator& gen)
+        : layers(register_module("layers", std::make_shared<nn::ModuleList<float>>())),
+          heads(register_module("heads", std::make_shared<nn::ModuleDict<float>>())),
+          blocks(register_module("blocks", std::make_shared<nn::ModuleList<float>>())) {
+        for (int i = 0; i < 2; ++i) layers->push_back(nn::Linear<float>(3, 3, gen));
+        heads->insert("cls", nn::Linear<float>(3, 2, gen));
+        heads->insert("box", nn::Linear<float>(3, 4, gen, {.bias = false}));
+        auto block = blocks->push_back(std::make_shared<nn::ModuleDict<float>>());
+        block->insert("proj", nn::Linear<float>(3, 3, gen));
+    }
+    /// x: [N, 3] -> [N, 2]: the residual layers, then the block's projection, then the cls head.
+    TensorF forward(const TensorF& x) override {
+        TensorF h = x;
+        for (const auto& layer : *layers) h = h + tapegrad::relu(layer->forward(h));
+        const auto& block = static_cast<const nn::ModuleDict<float>&>(*(*blocks)[0]);
+        h = block["proj"]->forward(h);
+        return (*heads)["cls"]->forward(h);
+    }
+    std::shared_ptr<nn::ModuleList<float>> layers;
+    std::shared_ptr<nn::ModuleDict<float>> heads;
+    std::shared_ptr<nn::ModuleList<float>> blocks;
+};
+
+}  // namespace
+
+TEST_CASE("ModuleList and ModuleDict: dotted names as PyTorch spells them, nested containers included") {
+    Generator g(4);
+    const Stacked m(g);
+    CHECK(names_of(m.named_parameters()) ==
+          std::vector<std::string>{"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias",
+                                   "heads.cls.weight", "heads.cls.bias", "heads.box.weight",
+                                   "blocks.0.proj.weight", "blocks.0.proj.bias"});
+    CHECK(m.layers->size() == 2);
+    CHECK(m.heads->keys() == std::vector<std::string>{"cls", "box"});
+    CHECK(m.heads->contains("box"));
+    CHECK(!m.heads->contains("seg"));
+    // operator[] hands back the very module registered, and iteration follows insertion order
+    CHECK(std::addressof(*(*m.heads)["cls"]) == std::addressof(*m.heads->children()[0].second));
+    std::vector<std::string> keys;
+    for (const auto& [k, mod] : *m.heads) keys.push_back(k);
+    CHECK(keys == m.heads->keys());
+    std::ostringstream os;
+    os << *m.heads;
+    CHECK(os.str() ==
+          "ModuleDict (\n  (cls): Linear(in=3, out=2, bias=true)\n  (box): Linear(in=3, out=4, bias=false)\n)");
+}
+
+TEST_CASE("ModuleList and ModuleDict: the owner's forward trains every contained parameter") {
+    Generator g(5);
+    Stacked m(g);
+    const TensorF x = TensorF::uniform({4, 3}, -1.f, 1.f, g);
+    tapegrad::sum(m.forward(x)).backward();
+    for (const auto& [name, p] : m.named_parameters()) {
+        if (name.rfind("heads.box", 0) == 0) {
+            CHECK_MESSAGE(!p.grad().defined(), name);  // the box head is not used by forward
+        } else {
+            REQUIRE_MESSAGE(p.grad().defined(), name);
+        }
+    }
+    m.eval();
+    CHECK(!(*m.layers)[1]->is_training());
+    CHECK(!(*m.heads)["box"]->is_training());
+}
+
+TEST_CASE("ModuleList and ModuleDict: no forward of their own, bad keys and indices throw naming them") {
+    Generator g(6);
+    nn::ModuleList<float> list{nn::Linear<float>(2, 2, g), nn::ReLU<float>()};
+    CHECK(list.size() == 2);
+    CHECK(names_of(list.named_parameters()) == std::vector<std::string>{"0.weight", "0.bias"});
+    CHECK_THROWS_WITH_AS((void)list.forward(TensorF::zeros({1, 2})), doctest::Contains("ModuleList: has no forward"),
+                         tapegrad::ValueError);
+    CHECK_THROWS_WITH_AS((void)list[2], "ModuleList: index 2 out of range (2 modules)", tapegrad::IndexError);
+    CHECK_THROWS_AS(list.push_back(std::shared_ptr<nn::Linear<float>>()), tapegrad::ValueError);
+    CHECK(list.size() == 2);
+
+    nn::ModuleDict<float> dict{{"a", std::make_shared<nn::ReLU<float>>()}};
+    CHECK_THROWS_WITH_AS(dict.insert("a", nn::ReLU<float>()), "ModuleDict: key 'a' is already present",
+                         tapegrad::ValueError);
+    CHECK_THROWS_WITH_AS(dict.insert("x.y", nn::ReLU<float>()),
+                         doctest::Contains("key 'x.y' must be non-empty and hold no '.'"), tapegrad::ValueError);
+    CHECK_THROWS_AS(dict.insert("", nn::ReLU<float>()), tapegrad::ValueError);
+    CHECK_THROWS_WITH_AS((void)dict["b"], "ModuleDict: no module under key 'b' (keys: 'a')", tapegrad::IndexError);
+    CHECK_THROWS_WITH_AS((void)dict.forward(TensorF::zeros({1})), doctest::Contains("ModuleDict: has no forward"),
+                         tapegrad::ValueError);
+    CHECK(dict.size() == 1);
+}
+
+TEST_CASE("layers pass gradcheck with respect to their input (the device-generic LayerTable, on the CPU)") {
+    tapegrad::testing::check_table<tapegrad::testing::LayerTable, tapegrad::Cpu>(9000, 2);
 }

@@ -1,13 +1,15 @@
-// Tests for tapegrad/ops/conv.hpp (conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool2d)
-// and the primitives beneath them in tapegrad/backend/cpu/conv_pool.hpp: hand-computed forwards and backwards,
+// Tests for tapegrad/ops/conv.hpp (conv2d) and tapegrad/ops/pooling.hpp (max_pool2d, avg_pool2d,
+// adaptive_avg_pool2d, global_avg_pool2d), which share their window geometry, and the primitives beneath
+// them in tapegrad/backend/cpu/conv_pool.hpp: hand-computed forwards and backwards,
 // a direct-loop reference convolution on random configurations, the im2col/col2im adjoint identity, the
 // batch split into parts (threads), the 2x2 max-pool loop against the general scan, gradcheck of every op,
 // and the argument checks.
 
-#include "../test_support.hpp"
+#include "../../support/op_tables.hpp"
 
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/ops/conv.hpp>
+#include <tapegrad/ops/pooling.hpp>
 
 #include <doctest/doctest.h>
 
@@ -419,6 +421,10 @@ TEST_CASE("global_avg_pool2d and adaptive_avg_pool2d (by hand)") {
 }
 
 // ==== gradcheck =============================================================================================
+
+TEST_CASE("gradcheck: conv2d and pooling over the device-generic table, on the CPU") {
+    tapegrad::testing::check_table<tapegrad::testing::ConvPoolTable, tapegrad::Cpu>(7000, 2);
+}
 
 TEST_CASE("gradcheck: conv2d with stride 2, padding 1, dilation 2, groups 2, no bias") {
     Generator g(21);

@@ -1,7 +1,7 @@
 #include <tapegrad/ops/linalg.hpp>
 #include <tapegrad/tapegrad.hpp>
 
-#include "../test_support.hpp"
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,11 +15,6 @@ namespace {
 
 int64_t dim(Generator& g) { return 1 + static_cast<int64_t>(g.below(4)); }
 
-/// [M, K] x [K, N]
-Inputs mm_2d(Generator& g) {
-    const int64_t m = dim(g), k = dim(g), n = dim(g);
-    return {random_tensor({m, k}, g), random_tensor({k, n}, g)};
-}
 /// [B, M, K] x [B, K, N]
 Inputs mm_3d3d(Generator& g) {
     const int64_t b = dim(g), m = dim(g), k = dim(g), n = dim(g);
@@ -30,36 +25,11 @@ Inputs mm_3d2d(Generator& g) {
     const int64_t b = dim(g), m = dim(g), k = dim(g), n = dim(g);
     return {random_tensor({b, m, k}, g), random_tensor({k, n}, g)};
 }
-/// [M, K] x [K, N] x [K, N]: `a` is used by two products, so its gradient buffer already exists when the
-/// second product's backward runs (the accumulate path of matmul's backward).
-Inputs mm_shared(Generator& g) {
-    const int64_t m = dim(g), k = dim(g), n = dim(g);
-    return {random_tensor({m, k}, g), random_tensor({k, n}, g), random_tensor({k, n}, g)};
-}
-
-const std::vector<OpCase>& linalg_ops() {
-    static const std::vector<OpCase> table = {
-        {"matmul 2-D", mm_2d, [](const Inputs& x) { return matmul(x[0], x[1]); }},
-        {"matmul 3-D x 3-D", mm_3d3d, [](const Inputs& x) { return matmul(x[0], x[1]); }},
-        {"matmul 3-D x 2-D", mm_3d2d, [](const Inputs& x) { return matmul(x[0], x[1]); }},
-        {"matmul, a used twice", mm_shared,
-         [](const Inputs& x) { return matmul(x[0], x[1]) * matmul(x[0], x[2]); }},
-        {"matmul(x, x)",
-         [](Generator& g) {
-             const int64_t n = dim(g);
-             return Inputs{random_tensor({n, n}, g)};
-         },
-         [](const Inputs& x) { return matmul(x[0], x[0]); }},
-        {"matmul 3-D x 2-D, b used twice", mm_3d2d,
-         [](const Inputs& x) { return matmul(tanh(matmul(x[0], x[1])), x[1].t()); }},
-    };
-    return table;
-}
 
 }  // namespace
 
-TEST_CASE("matmul: passes gradcheck on random shapes (2-D, 3-D x 3-D, 3-D x 2-D)") {
-    gradcheck_table(linalg_ops(), 2000);
+TEST_CASE("matmul and linear: pass gradcheck on random shapes (the device-generic table, on the CPU)") {
+    check_table<LinalgTable, Cpu>(2000);
 }
 
 TEST_CASE("matmul: gradcheck with only one operand requiring grad") {

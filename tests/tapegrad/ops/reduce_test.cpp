@@ -1,7 +1,7 @@
 #include <tapegrad/ops/reduce.hpp>
 #include <tapegrad/tapegrad.hpp>
 
-#include "../test_support.hpp"
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
@@ -11,54 +11,8 @@
 using namespace tapegrad;
 using namespace tapegrad::testing;
 
-namespace {
-
-/// Reductions along an axis are checked along every axis of each random shape, negative axes included,
-/// with and without keepdim.
-struct AxisOp {
-    const char* name;
-    TensorD (*f)(const TensorD&, int axis, bool keepdim);
-    bool distinct_inputs;  ///< max needs values with no near-ties
-};
-
-const std::vector<AxisOp>& axis_ops() {
-    static const std::vector<AxisOp> table = {
-        {"sum(axis)", [](const TensorD& x, int a, bool k) { return sum(x, a, k); }, false},
-        {"mean(axis)", [](const TensorD& x, int a, bool k) { return mean(x, a, k); }, false},
-        {"max(axis).values", [](const TensorD& x, int a, bool k) { return tapegrad::max(x, a, k).values; }, true},
-    };
-    return table;
-}
-
-const std::vector<OpCase>& full_reductions() {
-    static const std::vector<OpCase> table = {
-        {"sum", one_input(), [](const Inputs& x) { return sum(x[0]); }},
-        {"mean", one_input(), [](const Inputs& x) { return mean(x[0]); }},
-        {"sum of a broadcast product", broadcast_inputs(), [](const Inputs& x) { return sum(x[0] * x[1]); }},
-    };
-    return table;
-}
-
-}  // namespace
-
-TEST_CASE("sum and mean of all elements pass gradcheck on random shapes") { gradcheck_table(full_reductions(), 3000); }
-
-TEST_CASE("sum, mean and max along each axis, with and without keepdim, pass gradcheck") {
-    for (size_t k = 0; k < axis_ops().size(); ++k) {
-        const AxisOp& op = axis_ops()[k];
-        Generator g(3100 + k);
-        for (int c = 0; c < kCasesPerOp; ++c) {
-            const Shape s = random_shape(g);
-            const TensorD x = op.distinct_inputs ? distinct_tensor(s, g) : random_tensor(s, g);
-            for (int axis = -s.rank(); axis < s.rank(); ++axis)
-                for (bool keepdim : {false, true}) {
-                    const std::string name = std::string(op.name) + " axis " + std::to_string(axis) +
-                                             (keepdim ? " keepdim" : "");
-                    auto f = [&op, axis, keepdim](const Inputs& xs) { return op.f(xs[0], axis, keepdim); };
-                    check_gradient(name, f, {x});
-                }
-        }
-    }
+TEST_CASE("sum, mean and max, of all elements and along an axis, pass gradcheck (the device-generic table)") {
+    check_table<ReduceTable, Cpu>(3000);
 }
 
 TEST_CASE("reductions: forward values and shapes") {

@@ -3,7 +3,7 @@
 #include <tapegrad/ops/shape.hpp>
 #include <tapegrad/tapegrad.hpp>
 
-#include "../test_support.hpp"
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
@@ -13,108 +13,9 @@
 using namespace tapegrad;
 using namespace tapegrad::testing;
 
-namespace {
-
-/// Integer parameters (axes, bounds, targets) travel as extra constant inputs so that each table row is
-/// self-contained; the data inputs are marked requires_grad, which makes gradcheck check only them.
-TensorD checked(TensorD x) {
-    x.requires_grad_();
-    return x;
+TEST_CASE("shape ops: every op passes gradcheck on random shapes (the device-generic table, on the CPU)") {
+    check_table<ShapeTable, Cpu>(4000);
 }
-
-int random_axis(Generator& g, int rank) {
-    return static_cast<int>(g.below(static_cast<uint64_t>(2 * rank))) - rank;  // [-rank, rank)
-}
-
-/// A random reshape target of x's element count, rank 1..4, with a -1 in it half the time.
-Shape reshape_target(Generator& g, int64_t numel) {
-    Shape s;
-    int64_t left = numel;
-    const int rank = 1 + static_cast<int>(g.below(4));
-    for (int i = 0; i + 1 < rank; ++i) {
-        std::vector<int64_t> divisors;
-        for (int64_t d = 1; d <= left; ++d)
-            if (left % d == 0) divisors.push_back(d);
-        const int64_t d = divisors[static_cast<size_t>(g.below(divisors.size()))];
-        s.push_back(d);
-        left /= d;
-    }
-    s.push_back(left);
-    if (g.below(2)) s[static_cast<int>(g.below(static_cast<uint64_t>(s.rank())))] = -1;
-    return s;
-}
-
-/// 2 or 3 tensors that agree outside one random axis, with that axis' size varying; the axis goes last.
-Inputs concat_inputs(Generator& g) {
-    const Shape base = random_shape(g);
-    const int axis = static_cast<int>(g.below(static_cast<uint64_t>(base.rank())));
-    const int n = 2 + static_cast<int>(g.below(2));
-    Inputs xs;
-    for (int i = 0; i < n; ++i)
-        xs.push_back(checked(random_tensor(base.with(axis, 1 + static_cast<int64_t>(g.below(3))), g)));
-    xs.push_back(TensorD::scalar(static_cast<double>(axis)));  // carries the axis; constant for gradcheck
-    return xs;
-}
-
-TensorD concat_of(const Inputs& x) {
-    const std::vector<TensorD> parts(x.begin(), x.end() - 1);
-    return concat(parts, static_cast<int>(x.back().item()));
-}
-
-const std::vector<OpCase>& shape_ops() {
-    static const std::vector<OpCase> table = {
-        {"reshape",
-         [](Generator& g) {
-             const TensorD x = checked(random_tensor(random_shape(g), g));
-             const Shape to = reshape_target(g, x.numel());
-             return Inputs{x, TensorD::from({to.rank()}, std::vector<double>(to.begin(), to.end()))};
-         },
-         [](const Inputs& x) {
-             Shape to;
-             for (double d : x[1].span()) to.push_back(static_cast<int64_t>(d));
-             return x[0].reshape(to) * 1.5;  // scaled so that a pass-through bug cannot look right
-         }},
-        {"flatten", one_input(), [](const Inputs& x) { return x[0].flatten(); }},
-        {"flatten(1, -1)",
-         [](Generator& g) { return Inputs{random_tensor(random_shape(g, 2, 4), g)}; },
-         [](const Inputs& x) { return flatten(x[0], 1) * 1.5; }},
-        {"flatten(0, -2)",
-         [](Generator& g) { return Inputs{random_tensor(random_shape(g, 2, 4), g)}; },
-         [](const Inputs& x) { return flatten(x[0], 0, -2) * -2.0; }},
-        {"transpose",
-         [](Generator& g) {
-             const TensorD x = checked(random_tensor(random_shape(g), g));
-             const int r = x.dim();
-             return Inputs{x, TensorD::from({2}, {double(random_axis(g, r)), double(random_axis(g, r))})};
-         },
-         [](const Inputs& x) { return transpose(x[0], int(x[1](0)), int(x[1](1))); }},
-        {"t", [](Generator& g) { return Inputs{random_tensor(random_shape(g, 2, 2), g)}; },
-         [](const Inputs& x) { return x[0].t(); }},
-        {"concat", concat_inputs, concat_of},
-        {"concat of one tensor with itself",
-         one_input(), [](const Inputs& x) { return concat({x[0], x[0] * 2.0}, -1); }},
-        {"slice",
-         [](Generator& g) {
-             const TensorD x = checked(random_tensor(random_shape(g), g));
-             const int axis = random_axis(g, x.dim());
-             const int64_t n = x.size(axis);
-             int64_t start = static_cast<int64_t>(g.below(static_cast<uint64_t>(n)));
-             int64_t end = start + 1 + static_cast<int64_t>(g.below(static_cast<uint64_t>(n - start)));
-             if (g.below(2)) start -= n;  // negative start, counted from the end
-             if (g.below(3) == 0 && end < n) end -= n;
-             return Inputs{x, TensorD::from({3}, {double(axis), double(start), double(end)})};
-         },
-         [](const Inputs& x) {
-             return slice(x[0], int(x[1](0)), int64_t(x[1](1)), int64_t(x[1](2)));
-         }},
-        {"clone", one_input(), [](const Inputs& x) { return clone(x[0]) * x[0]; }},
-    };
-    return table;
-}
-
-}  // namespace
-
-TEST_CASE("shape ops: every op passes gradcheck on random shapes") { gradcheck_table(shape_ops(), 4000); }
 
 TEST_CASE("reshape: values are unchanged, -1 is inferred, the gradient is reshaped back") {
     TensorD x = TensorD::arange(6);

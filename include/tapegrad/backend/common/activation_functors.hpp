@@ -119,6 +119,18 @@ struct Silu {
     }
 };
 
+/// y = x / (1 + |x|) (softsign);  dy/dx = 1 / (1 + |x|)^2. Bounded in (-1, 1) and zero-centred like tanh,
+/// but it approaches its bounds polynomially, not exponentially, so its gradient fades more slowly. For
+/// huge |x| the square overflows to inf and the gradient is 0, its limit.
+struct Softsign {
+    static constexpr const char* name = "softsign";
+    template <class T> TAPEGRAD_HD T operator()(T x) const { return x / (T(1) + std::abs(x)); }
+    template <class T> TAPEGRAD_HD T backward(T x, T, T dy) const {
+        const T d = T(1) + std::abs(x);
+        return dy / (d * d);
+    }
+};
+
 /// Parametric ReLU, binary: y = x for x > 0, a x otherwise, with a learned slope a (broadcast per channel);
 /// dy/dx = 1 for x > 0, a otherwise;  dy/da = 0 for x > 0, x otherwise.
 struct Prelu {
@@ -136,6 +148,6 @@ struct Prelu {
 
 /// X(name) for every unary functor of this header.
 #define TAPEGRAD_ACTIVATION_UNARY_FUNCTORS(X) \
-    X(Step) X(Identity) X(LeakyRelu) X(Elu) X(Softplus) X(Gelu) X(Silu)
+    X(Step) X(Identity) X(LeakyRelu) X(Elu) X(Softplus) X(Gelu) X(Silu) X(Softsign)
 /// X(name) for every binary functor of this header.
 #define TAPEGRAD_ACTIVATION_BINARY_FUNCTORS(X) X(Prelu)

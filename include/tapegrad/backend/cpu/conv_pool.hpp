@@ -19,6 +19,7 @@
 /// Threads (cpu/threads.hpp): the convolution and the pooling split the batch into parts, one per thread,
 /// when the work pays for it. The split is decided here, never by the callers.
 
+#include <tapegrad/backend/common/accumulate.hpp>
 #include <tapegrad/backend/common/window.hpp>
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/memory.hpp>
@@ -135,10 +136,13 @@ struct CpuConvPool {
             const bool need_col = pdw && !identity && !cols, need_dcol = dx && !identity;
             T* const buf = need_col || need_dcol ? cpu::scratch<T, 0>().get(K * L * 2) : nullptr;
             T* const colbuf = buf, *const dcol = buf ? buf + K * L : nullptr;
+            for (int64_t o = 0; pdb && o < O; ++o) {  // blocked sums over pixels and images: accumulate.hpp
+                BlockSum<T> s;
+                for (int64_t n = n0; n < n1; ++n) s.add(sum_contiguous(dy + (n * O + o) * L, L));
+                pdb[o] += s.value();
+            }
             for (int64_t n = n0; n < n1; ++n) {
                 const T* dyn = dy + n * O * L;
-                if (pdb)
-                    for (int64_t o = 0; o < O; ++o) pdb[o] += CUVec<T>(dyn + o * L, L).sum();
                 if (pdw) {  // dW_g (+)= dY_g col_g^T
                     const T* col = x + n * in_image;
                     if (cols) {
@@ -337,10 +341,10 @@ struct CpuConvPool {
         for_each_avg_window<T>(g, planes, count_include_pad,
                             [&](int64_t p, int64_t o, int64_t y0, int64_t y1, int64_t x0, int64_t x1, T scale) {
                                 const T* src = x + p * g.in_plane();
-                                T s = T(0);
+                                BlockSum<T> s;  // accumulate.hpp
                                 for (int64_t iy = y0; iy < y1; ++iy)
-                                    for (int64_t ix = x0; ix < x1; ++ix) s += src[iy * g.width + ix];
-                                y[p * g.out_plane() + o] = s * scale;
+                                    for (int64_t ix = x0; ix < x1; ++ix) s.add(src[iy * g.width + ix]);
+                                y[p * g.out_plane() + o] = s.value() * scale;
                             });
     }
     /// dx[p, iy, ix] += dy[p, o] / divisor for every window o holding (iy, ix) (divisor as in avg_pool2d).
@@ -363,10 +367,10 @@ struct CpuConvPool {
     static void adaptive_avg_pool2d(const Window2d& g, int64_t planes, const T* x, T* y) {
         for_each_adaptive_window(g, planes, [&](int64_t p, int64_t o, int64_t y0, int64_t y1, int64_t x0, int64_t x1) {
             const T* src = x + p * g.in_plane();
-            T s = T(0);
+            BlockSum<T> s;  // accumulate.hpp
             for (int64_t iy = y0; iy < y1; ++iy)
-                for (int64_t ix = x0; ix < x1; ++ix) s += src[iy * g.width + ix];
-            y[p * g.out_plane() + o] = s / static_cast<T>((y1 - y0) * (x1 - x0));
+                for (int64_t ix = x0; ix < x1; ++ix) s.add(src[iy * g.width + ix]);
+            y[p * g.out_plane() + o] = s.value() / static_cast<T>((y1 - y0) * (x1 - x0));
         });
     }
     /// dx[p, iy, ix] += dy[p, o] / (window size) for every window o holding (iy, ix).

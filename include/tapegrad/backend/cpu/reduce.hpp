@@ -4,6 +4,7 @@
 /// adjoints over the middle axis of an [outer, n, inner] view, block copies along that axis, and the row
 /// vector of a bias with its column sums. Twin: backend/cuda/reduce.hpp (kernels in reduce.cu).
 
+#include <tapegrad/backend/common/accumulate.hpp>
 #include <tapegrad/backend/cpu/memory.hpp>
 
 #include <Eigen/Core>
@@ -19,13 +20,11 @@ struct CpuReduce {
     /// out[o, i] = sum_k x[o, k, i]
     template <class T>
     static void sum_axis(int64_t outer, int64_t n, int64_t inner, const T* x, T* out) {
-        for (int64_t o = 0; o < outer; ++o) {
-            T* dst = out + o * inner;
-            std::fill_n(dst, inner, T(0));
-            for (int64_t k = 0; k < n; ++k) {
-                const T* src = x + (o * n + k) * inner;
-                for (int64_t i = 0; i < inner; ++i) dst[i] += src[i];
-            }
+        for (int64_t o = 0; o < outer; ++o) {  // blocked, with double totals (common/accumulate.hpp)
+            if (inner == 1)
+                out[o] = sum_contiguous(x + o * n, n);
+            else
+                sum_rows(n, inner, x + o * n * inner, out + o * inner, false);
         }
     }
     /// dx[o, k, i] += alpha * g[o, i]  (the adjoint of sum_axis, scaled)
@@ -88,8 +87,7 @@ struct CpuReduce {
     /// out[c] += sum_r g[r, c] (the bias gradient).
     template <class T>
     static void add_column_sums(int64_t rows, int64_t cols, const T* g, T* out) {
-        Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>(out, cols) +=
-            Eigen::Map<const RowMat<T>>(g, rows, cols).colwise().sum();
+        sum_rows(rows, cols, g, out, true);  // blocked, with double totals (common/accumulate.hpp)
     }
 };
 

@@ -5,6 +5,8 @@
 /// NLL over the rows of an [N, C] matrix. Labels are class indices in [0, C), checked by the caller.
 /// Twin: backend/cuda/softmax_loss.hpp (kernels in softmax_loss.cu).
 
+#include <tapegrad/backend/common/accumulate.hpp>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -25,12 +27,13 @@ struct CpuSoftmaxLoss {
                 T m = -std::numeric_limits<T>::infinity();
                 for (int64_t k = 0; k < n; ++k)
                     if (!(xs[k * inner] <= m)) m = xs[k * inner];  // a NaN becomes the max: NaN out
-                T s = T(0);
+                BlockSum<T> sum;  // common/accumulate.hpp
                 for (int64_t k = 0; k < n; ++k) {
                     const T e = std::exp(xs[k * inner] - m);
                     ys[k * inner] = e;
-                    s += e;
+                    sum.add(e);
                 }
+                const T s = sum.value();
                 if (log) {
                     const T ls = std::log(s);
                     for (int64_t k = 0; k < n; ++k) ys[k * inner] = (xs[k * inner] - m) - ls;
@@ -49,11 +52,12 @@ struct CpuSoftmaxLoss {
         for (int64_t o = 0; o < outer; ++o)
             for (int64_t i = 0; i < inner; ++i) {
                 const int64_t base = o * n * inner + i;
-                T dot = T(0);
+                BlockSum<T> sum;  // common/accumulate.hpp
                 for (int64_t k = 0; k < n; ++k) {
                     const int64_t j = base + k * inner;
-                    dot += log ? dy[j] : dy[j] * y[j];
+                    sum.add(log ? dy[j] : dy[j] * y[j]);
                 }
+                const T dot = sum.value();
                 for (int64_t k = 0; k < n; ++k) {
                     const int64_t j = base + k * inner;
                     dx[j] += log ? dy[j] - std::exp(y[j]) * dot : y[j] * (dy[j] - dot);
@@ -72,11 +76,12 @@ struct CpuSoftmaxLoss {
             T m = -std::numeric_limits<T>::infinity();
             for (int64_t k = 0; k < C; ++k)
                 if (!(x[k] <= m)) m = x[k];
-            T s = T(0);
+            BlockSum<T> sum;  // common/accumulate.hpp
             for (int64_t k = 0; k < C; ++k) {
                 p[k] = std::exp(x[k] - m);
-                s += p[k];
+                sum.add(p[k]);
             }
+            const T s = sum.value();
             const T inv = T(1) / s;
             for (int64_t k = 0; k < C; ++k) p[k] *= inv;
             loss[r] = std::log(s) - (x[labels[r]] - m);

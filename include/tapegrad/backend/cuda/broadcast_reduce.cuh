@@ -16,6 +16,7 @@
 ///   - otherwise: 32 target elements per block along x, the summed elements split along y, the partial sums
 ///     added in order of y (`reduce_tile_kernel`); neighbouring threads read neighbouring addresses.
 
+#include <tapegrad/backend/common/accumulate.hpp>
 #include <tapegrad/backend/cuda/common.cuh>
 
 namespace tapegrad::cuda::detail {
@@ -46,13 +47,13 @@ __global__ void reduce_rows_kernel(Walk kept, int64_t K, Walk reduced, int64_t R
     for (int64_t e = blockIdx.x; e < K; e += gridDim.x) {
         int64_t at[3] = {0, 0, 0};
         kept.locate(e, at);
-        T acc = T(0);
+        backend::BlockSum<T> part;  // a thread's share, R / blockDim.x terms: blocked (accumulate.hpp)
         for (int64_t r = threadIdx.x; r < R; r += blockDim.x) {
             int64_t off[3] = {at[0], at[1], at[2]};
             reduced.locate(r, off);
-            acc += g(off);
+            part.add(g(off));
         }
-        acc = block_reduce(acc, SumOp{}, scratch);
+        const T acc = block_reduce(part.value(), SumOp{}, scratch);
         if (threadIdx.x == 0) {
             T& o = out[at[target]];
             o = assign ? acc : o + acc;
@@ -70,16 +71,16 @@ __global__ void reduce_tile_kernel(Walk kept, int64_t K, Walk reduced, int64_t R
     for (int64_t base = blockIdx.x * tile; base < K; base += gridDim.x * tile) {
         const int64_t e = base + threadIdx.x;
         int64_t at[3] = {0, 0, 0};
-        T acc = T(0);
+        backend::BlockSum<T> part;  // a thread's share, R / blockDim.y terms: blocked (accumulate.hpp)
         if (e < K) {
             kept.locate(e, at);
             for (int64_t r = threadIdx.y; r < R; r += blockDim.y) {
                 int64_t off[3] = {at[0], at[1], at[2]};
                 reduced.locate(r, off);
-                acc += g(off);
+                part.add(g(off));
             }
         }
-        partial[threadIdx.y * blockDim.x + threadIdx.x] = acc;
+        partial[threadIdx.y * blockDim.x + threadIdx.x] = part.value();
         __syncthreads();
         if (threadIdx.y == 0 && e < K) {
             T s = partial[threadIdx.x];

@@ -9,6 +9,7 @@
 /// its contributions in an order fixed by the sizes alone (col2im: by kernel tap; the poolings: by output
 /// position), so results do not vary between runs, even where windows overlap (stride < kernel).
 
+#include <tapegrad/backend/common/accumulate.hpp>
 #include <tapegrad/backend/cuda/broadcast_reduce.cuh>
 #include <tapegrad/backend/cuda/common.cuh>
 #include <tapegrad/backend/cuda/conv_pool.cuh>
@@ -164,10 +165,10 @@ __global__ void avg_pool2d_kernel(ConvWindow g, int64_t planes, const T* x, T* y
         const int64_t oy = o / g.out_w, ox = o - oy * g.out_w;
         const AvgWindow w = avg_window(g, oy, ox, count_include_pad);
         const T* src = x + p * plane;
-        T s = T(0);
+        backend::BlockSum<T> s;  // accumulate.hpp
         for (int64_t iy = w.y0; iy < w.y1; ++iy)
-            for (int64_t ix = w.x0; ix < w.x1; ++ix) s += src[iy * g.width + ix];
-        y[t] = s * (T(1) / static_cast<T>(w.count));
+            for (int64_t ix = w.x0; ix < w.x1; ++ix) s.add(src[iy * g.width + ix]);
+        y[t] = s.value() * (T(1) / static_cast<T>(w.count));
     }
 }
 
@@ -206,10 +207,10 @@ __global__ void adaptive_avg_pool2d_kernel(ConvWindow g, int64_t planes, const T
         const int64_t y0 = oy * g.height / g.out_h, y1 = ((oy + 1) * g.height + g.out_h - 1) / g.out_h;
         const int64_t x0 = ox * g.width / g.out_w, x1 = ((ox + 1) * g.width + g.out_w - 1) / g.out_w;
         const T* src = x + p * plane;
-        T s = T(0);
+        backend::BlockSum<T> s;  // a whole plane for global pooling: blocked (accumulate.hpp)
         for (int64_t iy = y0; iy < y1; ++iy)
-            for (int64_t ix = x0; ix < x1; ++ix) s += src[iy * g.width + ix];
-        y[t] = s / static_cast<T>((y1 - y0) * (x1 - x0));
+            for (int64_t ix = x0; ix < x1; ++ix) s.add(src[iy * g.width + ix]);
+        y[t] = s.value() / static_cast<T>((y1 - y0) * (x1 - x0));
     }
 }
 

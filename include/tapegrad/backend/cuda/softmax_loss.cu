@@ -6,6 +6,7 @@
 /// thread per (o, i) running the CPU loop. Kernels, then launchers, then the explicit instantiations for float
 /// and double. Semantics are those of backend/cpu/softmax_loss.hpp.
 
+#include <tapegrad/backend/common/accumulate.hpp>
 #include <tapegrad/backend/cuda/common.cuh>
 #include <tapegrad/backend/cuda/softmax_loss.cuh>
 
@@ -25,13 +26,13 @@ __global__ void softmax_rows_kernel(int64_t rows, int64_t n, const T* x, T* y, b
         T m = MaxOp::identity<T>();
         for (int64_t k = threadIdx.x; k < n; k += blockDim.x) m = MaxOp{}(m, xs[k]);
         m = block_reduce(m, MaxOp{}, scratch);  // a NaN becomes the max: NaN out, as on the CPU
-        T s = T(0);
+        backend::BlockSum<T> part;  // accumulate.hpp
         for (int64_t k = threadIdx.x; k < n; k += blockDim.x) {
             const T e = std::exp(xs[k] - m);
             if (!log) ys[k] = e;
-            s += e;
+            part.add(e);
         }
-        s = block_reduce(s, SumOp{}, scratch);
+        const T s = block_reduce(part.value(), SumOp{}, scratch);
         if (log) {
             const T ls = std::log(s);
             for (int64_t k = threadIdx.x; k < n; k += blockDim.x) ys[k] = (xs[k] - m) - ls;
@@ -53,12 +54,13 @@ __global__ void softmax_cols_kernel(int64_t outer, int64_t n, int64_t inner, con
         T m = MaxOp::identity<T>();
         for (int64_t k = 0; k < n; ++k)
             if (!(xs[k * inner] <= m)) m = xs[k * inner];
-        T s = T(0);
+        backend::BlockSum<T> sum;  // accumulate.hpp
         for (int64_t k = 0; k < n; ++k) {
             const T e = std::exp(xs[k * inner] - m);
             if (!log) ys[k * inner] = e;
-            s += e;
+            sum.add(e);
         }
+        const T s = sum.value();
         if (log) {
             const T ls = std::log(s);
             for (int64_t k = 0; k < n; ++k) ys[k * inner] = (xs[k * inner] - m) - ls;
@@ -78,9 +80,9 @@ __global__ void softmax_rows_backward_kernel(int64_t rows, int64_t n, const T* y
         const T* ys = y + r * n;
         const T* gs = dy + r * n;
         T* ds = dx + r * n;
-        T dot = T(0);
-        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) dot += log ? gs[k] : gs[k] * ys[k];
-        dot = block_reduce(dot, SumOp{}, scratch);
+        backend::BlockSum<T> part;  // accumulate.hpp
+        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) part.add(log ? gs[k] : gs[k] * ys[k]);
+        const T dot = block_reduce(part.value(), SumOp{}, scratch);
         for (int64_t k = threadIdx.x; k < n; k += blockDim.x)
             ds[k] += log ? gs[k] - std::exp(ys[k]) * dot : ys[k] * (gs[k] - dot);
     }
@@ -94,11 +96,12 @@ __global__ void softmax_cols_backward_kernel(int64_t outer, int64_t n, int64_t i
     for (int64_t t = global_thread(); t < total; t += grid_threads()) {
         const int64_t o = t / inner, i = t - o * inner;
         const int64_t base = o * n * inner + i;
-        T dot = T(0);
+        backend::BlockSum<T> sum;  // accumulate.hpp
         for (int64_t k = 0; k < n; ++k) {
             const int64_t j = base + k * inner;
-            dot += log ? dy[j] : dy[j] * y[j];
+            sum.add(log ? dy[j] : dy[j] * y[j]);
         }
+        const T dot = sum.value();
         for (int64_t k = 0; k < n; ++k) {
             const int64_t j = base + k * inner;
             dx[j] += log ? dy[j] - std::exp(y[j]) * dot : y[j] * (dy[j] - dot);
@@ -118,12 +121,12 @@ __global__ void softmax_xent_rows_kernel(int64_t N, int64_t C, const T* logits, 
         T m = MaxOp::identity<T>();
         for (int64_t k = threadIdx.x; k < C; k += blockDim.x) m = MaxOp{}(m, x[k]);
         m = block_reduce(m, MaxOp{}, scratch);
-        T s = T(0);
+        backend::BlockSum<T> part;  // accumulate.hpp
         for (int64_t k = threadIdx.x; k < C; k += blockDim.x) {
             p[k] = std::exp(x[k] - m);
-            s += p[k];
+            part.add(p[k]);
         }
-        s = block_reduce(s, SumOp{}, scratch);
+        const T s = block_reduce(part.value(), SumOp{}, scratch);
         const T inv = T(1) / s;
         for (int64_t k = threadIdx.x; k < C; k += blockDim.x) p[k] *= inv;  // this thread's own p[k] above
         if (threadIdx.x == 0) loss[r] = std::log(s) - (x[labels[r]] - m);

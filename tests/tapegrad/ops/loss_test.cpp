@@ -1,4 +1,5 @@
-// Tests for tapegrad/nn/loss.hpp: every loss and every reduction passes gradcheck, reference values,
+// Tests for tapegrad/ops/loss.hpp (and the modules of nn/loss.hpp): every loss and every reduction passes
+// gradcheck (the device-generic table of tests/support/op_tables.hpp), reference values,
 // stability of the fused losses at logits of magnitude 1e4 (float and double), the modules, and each error.
 //
 // Reference values come from Python's math module, with the expression beside each:
@@ -6,12 +7,13 @@
 
 #include <tapegrad/autograd/gradcheck.hpp>
 #include <tapegrad/nn/loss.hpp>
-#include <tapegrad/ops/shape.hpp>  // Tensor::clone (and gradcheck's use of it)
 
 #include "../../support/check_throws.hpp"
+#include "../../support/op_tables.hpp"
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -31,16 +33,6 @@ namespace {
 
 const Reduction reductions[] = {Reduction::mean, Reduction::sum, Reduction::none};
 
-const char* reduction_name(Reduction r) {
-    return r == Reduction::mean ? "mean" : (r == Reduction::sum ? "sum" : "none");
-}
-
-void check_gradient(const std::function<TensorD(const std::vector<TensorD>&)>& f, const std::vector<TensorD>& in,
-                    const std::string& what) {
-    const tapegrad::GradcheckResult r = tapegrad::gradcheck(f, in);
-    CHECK_MESSAGE(r.ok, what, ": ", r.message);
-}
-
 using tapegrad::testing::check_throws;
 
 template <class T>
@@ -56,52 +48,12 @@ Labels random_labels(int64_t n, int64_t classes, Generator& g) {
     return out;
 }
 
-/// Rows of probabilities: each row of a uniform draw, normalised to sum to 1.
-TensorD random_distribution(int64_t n, int64_t classes, Generator& g) {
-    TensorD t = TensorD::uniform({n, classes}, 0.1, 1.0, g);
-    for (int64_t r = 0; r < n; ++r) {
-        double s = 0;
-        for (int64_t c = 0; c < classes; ++c) s += t(r, c);
-        for (int64_t c = 0; c < classes; ++c) t(r, c) /= s;
-    }
-    return t;
-}
-
 }  // namespace
 
 // ---- gradcheck: every loss, every reduction, several shapes -----------------------------------------------
 
-TEST_CASE("mse_loss, bce_loss and binary_cross_entropy_with_logits pass gradcheck for input and target") {
-    Generator g(21);
-    for (const Reduction r : reductions)
-        for (const Shape& s : {Shape{4}, Shape{2, 3}, Shape{2, 2, 2}}) {
-            const std::string where = std::string(" reduction=") + reduction_name(r) + " shape " + s.str_x();
-            check_gradient([r](const std::vector<TensorD>& in) { return nn::mse_loss(in[0], in[1], r); },
-                           {TensorD::uniform(s, -2.0, 2.0, g), TensorD::uniform(s, -2.0, 2.0, g)}, "mse_loss" + where);
-            check_gradient([r](const std::vector<TensorD>& in) { return nn::bce_loss(in[0], in[1], r); },
-                           {TensorD::uniform(s, 0.1, 0.9, g), TensorD::uniform(s, 0.0, 1.0, g)}, "bce_loss" + where);
-            check_gradient(
-                [r](const std::vector<TensorD>& in) { return nn::binary_cross_entropy_with_logits(in[0], in[1], r); },
-                {TensorD::uniform(s, -4.0, 4.0, g), TensorD::uniform(s, 0.0, 1.0, g)},
-                "binary_cross_entropy_with_logits" + where);
-        }
-}
-
-TEST_CASE("cross_entropy (labels), cross_entropy (probabilities) and nll_loss pass gradcheck") {
-    Generator g(22);
-    for (const Reduction r : reductions)
-        for (const auto& [n, c] : {std::pair<int64_t, int64_t>{1, 2}, {3, 4}, {5, 3}, {2, 1}}) {
-            const std::string where = std::string(" reduction=") + reduction_name(r) + " N=" + std::to_string(n) +
-                                      " C=" + std::to_string(c);
-            const Labels labels = random_labels(n, c, g);
-            check_gradient([r, labels](const std::vector<TensorD>& in) { return nn::cross_entropy(in[0], labels, r); },
-                           {TensorD::uniform({n, c}, -3.0, 3.0, g)}, "cross_entropy" + where);
-            check_gradient([r](const std::vector<TensorD>& in) { return nn::cross_entropy(in[0], in[1], r); },
-                           {TensorD::uniform({n, c}, -3.0, 3.0, g), random_distribution(n, c, g)},
-                           "cross_entropy (probability targets)" + where);
-            check_gradient([r, labels](const std::vector<TensorD>& in) { return nn::nll_loss(in[0], labels, r); },
-                           {TensorD::uniform({n, c}, -3.0, -0.1, g)}, "nll_loss" + where);
-        }
+TEST_CASE("every loss with every reduction passes gradcheck (the device-generic table, on the CPU)") {
+    tapegrad::testing::check_table<tapegrad::testing::LossTable, tapegrad::Cpu>(2100);
 }
 
 // ---- reference values -------------------------------------------------------------------------------------
@@ -339,4 +291,34 @@ TEST_CASE("bce_loss rejects values outside [0, 1]; a mean over an empty batch is
     // sum and none of an empty batch are fine
     CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}, Reduction::sum).item() == 0.0);
     CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}, Reduction::none).numel() == 0);
+}
+
+TEST_CASE("class losses take labels of any integer type, with the same values and checks") {
+    const TensorD x = TensorD::from({2, 3}, {1.0, 2.0, 3.0, 1.0, -1.0, 0.5});
+    const Labels wide = {2, 0};
+    const double want = nn::cross_entropy(x, wide).item();
+    CHECK(nn::cross_entropy(x, std::vector<int>{2, 0}).item() == want);
+    CHECK(nn::cross_entropy(x, std::vector<uint8_t>{2, 0}).item() == want);
+    CHECK(nn::cross_entropy(x, std::array<short, 2>{2, 0}).item() == want);
+    const std::vector<long long> ll = {2, 0};
+    CHECK(nn::cross_entropy(x, ll, Reduction::sum).item() == nn::cross_entropy(x, wide, Reduction::sum).item());
+    CHECK(nn::nll_loss(x, std::vector<unsigned>{1, 0}).item() == nn::nll_loss(x, Labels{1, 0}).item());
+    CHECK(nn::CrossEntropyLoss{}(x, std::vector<int>{2, 0}).item() == want);
+    CHECK(nn::NLLLoss{}(x, std::vector<int>{1, 0}).item() == nn::nll_loss(x, Labels{1, 0}).item());
+    check_throws<tapegrad::IndexError>([&] { (void)nn::cross_entropy(x, std::vector<int>{2, -3}); },
+                                       "cross_entropy: label -3 out of range [0, 3) at row 1");
+    check_throws<tapegrad::IndexError>([&] { (void)nn::nll_loss(x, std::vector<int>{7, 0}); },
+                                       "nll_loss: label 7 out of range [0, 3) at row 0");
+    // an unsigned 64-bit label beyond int64 is reported, not wrapped to a negative index
+    check_throws<tapegrad::IndexError>(
+        [&] { (void)nn::cross_entropy(x, std::vector<uint64_t>{0, uint64_t{1} << 63}); },
+        "cross_entropy: label 9223372036854775808 out of range at row 1");
+
+    // and the gradient is the same as with int64 labels
+    TensorD a = x.clone().detach(), b = x.clone().detach();
+    a.requires_grad_();
+    b.requires_grad_();
+    nn::cross_entropy(a, std::vector<int>{2, 0}).backward();
+    nn::cross_entropy(b, wide).backward();
+    CHECK(a.grad().to_vector() == b.grad().to_vector());
 }
