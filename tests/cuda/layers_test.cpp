@@ -1,5 +1,5 @@
 // What is CUDA-specific about the dropout and batch-norm layers: the GPU draws exactly the CPU's dropout mask
-// for a seed (the counter-based dropout_mask of backend/counter_rng.hpp, run on both), so dropout's forward
+// for a seed (the counter-based dropout_mask of backend/common/counter_rng.hpp, run on both), so dropout's forward
 // and backward match bit for bit, at any offset and past one grid of threads; in a cuda::Graph, dropout in
 // training refuses to be captured and a captured batch-norm step updates the running statistics at every
 // replay. The layers' values and gradients against the CPU are the LayerTable and LayerFunctionTable of the

@@ -52,8 +52,8 @@ struct ActivationArgs {
     static void check(const char*, const F&) {}
 };
 
-/// An elementwise activation as a module: forward(x) = unary(x, f), f a functor of backend/functors.hpp or
-/// backend/activation_functors.hpp. x: any shape -> same shape. Constructed from the functor, or from its
+/// An elementwise activation as a module: forward(x) = unary(x, f), f a functor of backend/common/functors.hpp or
+/// backend/common/activation_functors.hpp. x: any shape -> same shape. Constructed from the functor, or from its
 /// parameters in member order.
 template <ModuleName Name, class F, Scalar T = float, Device D = Cpu>
 class Activation : public Module<T, D> {

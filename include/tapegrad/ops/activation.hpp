@@ -27,7 +27,7 @@
 ///  - GELU x Phi(x) (BERT, GPT) and SiLU x sigmoid(x) (swish): smooth versions of ReLU that dip slightly
 ///    below zero for small negative x and have a nonzero gradient there.
 ///
-/// Each function is one functor (backend/activation_functors.hpp, or backend/functors.hpp for sigmoid,
+/// Each function is one functor (backend/common/activation_functors.hpp, or backend/common/functors.hpp for sigmoid,
 /// tanh and relu, whose wrappers are in ops/elementwise.hpp) plus a one-line wrapper through `unary`;
 /// prelu and maxout, which have parameters, are their own ops. All of them stay finite for inputs of
 /// magnitude 1e4. Their modules (nn::ReLU, nn::PReLU, ...) are in nn/activation.hpp.
