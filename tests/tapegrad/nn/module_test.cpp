@@ -359,7 +359,9 @@ TEST_CASE("ModuleList and ModuleDict: the owner's forward trains every contained
     Stacked m(g);
     const TensorF x = TensorF::uniform({4, 3}, -1.f, 1.f, g);
     tapegrad::sum(m.forward(x)).backward();
-    for (const auto& [name, p] : m.named_parameters()) {
+    for (const auto& named : m.named_parameters()) {
+        const std::string& name = named.first;  // not a structured binding: clang 14 cannot capture one
+        const TensorF& p = named.second;
         if (name.rfind("heads.box", 0) == 0) {
             CHECK_MESSAGE(!p.grad().defined(), name);  // the box head is not used by forward
         } else {
