@@ -352,7 +352,7 @@ print("## One MNIST epoch on the GPU: tapegrad (CUDA) against PyTorch")
 print()
 print("Medians over every rep of every round (%s rounds x %s reps planned; n = reps found). "
       "Ratios are epoch-time ratios, tapegrad / PyTorch: above 1, tapegrad is slower. "
-      "Data resident on the GPU, drop-last batches, TF32 off. Issue 6's targets: eager/eager <= 0.33 and "
+      "Data resident on the GPU, drop-last batches, TF32 off. Targets: eager/eager <= 0.33 and "
       "graph/graph <= 1.0 on mlp_s and mlp_l; on mlp_xl the better tapegrad mode within 1.1 of PyTorch eager."
       % (rounds, reps))
 print()
