@@ -44,10 +44,6 @@ namespace tapegrad::backend {
 template <Device D>
 struct Ops;
 
-/// The former name of the convolution, pooling and normalisation primitives, now families of Ops<D>.
-template <class D>
-using ConvOps = Ops<D>;
-
 namespace contract {
 
 template <class B, class T>

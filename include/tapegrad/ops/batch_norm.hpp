@@ -14,7 +14,7 @@
 /// collected during training: running = (1 - momentum) running + momentum batch_stat, the variance being the
 /// unbiased one (divided by M - 1, M = values per channel), exactly as PyTorch.
 ///
-/// Written once over the per-channel primitives of backend::ConvOps<D> (statistics with the running averages'
+/// Written once over the per-channel primitives of backend::Ops<D> (statistics with the running averages'
 /// update, normalisation, backward), so it runs wherever the tensors live, the CPU or a GPU: nothing is read
 /// back to the host, except num_batches_tracked with momentum=None (see detail::count_batch).
 
@@ -45,7 +45,7 @@ template <Scalar T, Device D>
 Tensor<T, D> batch_norm(const Tensor<T, D>& x, const Tensor<T, D>& running_mean, const Tensor<T, D>& running_var,
                         const Tensor<T, D>& weight, const Tensor<T, D>& bias, bool training, double momentum = 0.1,
                         double eps = 1e-5) {
-    using CB = backend::ConvOps<D>;
+    using CB = backend::Ops<D>;
     const Shape& sx = x.shape();
     TAPEGRAD_CHECK(sx.rank() >= 2, ShapeError, "batch_norm: input must be [N, C, ...] (rank >= 2), got shape ", sx);
     const int64_t N = sx[0], C = sx[1], L = sx.numel() / std::max<int64_t>(N * C, 1);
@@ -70,7 +70,7 @@ Tensor<T, D> batch_norm(const Tensor<T, D>& x, const Tensor<T, D>& running_mean,
                                           "of shape ", sx);
 
     // Per-channel mean and 1/std, from the batch (updating the running averages) or from the running
-    // averages; computed where x lives, by the device's ConvOps.
+    // averages; computed where x lives, by the device's Ops.
     Tensor<T, D> mean = Tensor<T, D>::empty(sc), invstd = Tensor<T, D>::empty(sc);
     if (batch_stats)
         CB::channel_batch_stats(N, C, L, x.data_ptr(), static_cast<T>(eps), static_cast<T>(momentum), mean.data_ptr(),

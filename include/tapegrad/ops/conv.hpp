@@ -134,7 +134,7 @@ inline void check_nchw(const char* op, const Shape& sx) {
 template <Scalar T, Device D>
 Tensor<T, D> conv2d(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T, D>& b = {},
                     const Conv2dParams& p = {}) {
-    using CB = backend::ConvOps<D>;
+    using CB = backend::Ops<D>;
     const Shape& sx = x.shape();
     const Shape& sw = w.shape();
     detail::check_nchw("conv2d", sx);

@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// Pooling on NCHW image batches: max_pool2d, avg_pool2d, adaptive_avg_pool2d and global_avg_pool2d, each one
-/// recorded op over the window primitives of backend::ConvOps<D>.
+/// recorded op over the window primitives of backend::Ops<D>.
 ///
 /// Pooling summarises each window by its maximum or mean: no weights, a smaller map (2x2 halves each side)
 /// and so cheaper later layers, and some tolerance to small shifts (max pooling keeps "the feature is
@@ -78,7 +78,7 @@ inline backend::Window2d pool_geometry(const char* op, const Shape& sx, Size2 ke
 /// kernel larger than the padded input.
 template <Scalar T, Device D>
 Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, const MaxPool2dParams& p = {}) {
-    using CB = backend::ConvOps<D>;
+    using CB = backend::Ops<D>;
     const backend::Window2d g = detail::pool_geometry("max_pool2d", x.shape(), kernel, p.stride, p.padding, p.dilation);
     const Shape& sx = x.shape();
     const int64_t planes = sx[0] * sx[1];
@@ -103,7 +103,7 @@ Tensor<T, D> max_pool2d(const Tensor<T, D>& x, Size2 kernel, const MaxPool2dPara
 /// Throws as max_pool2d.
 template <Scalar T, Device D>
 Tensor<T, D> avg_pool2d(const Tensor<T, D>& x, Size2 kernel, const AvgPool2dParams& p = {}) {
-    using CB = backend::ConvOps<D>;
+    using CB = backend::Ops<D>;
     const backend::Window2d g = detail::pool_geometry("avg_pool2d", x.shape(), kernel, p.stride, p.padding, 1);
     const Shape& sx = x.shape();
     const int64_t planes = sx[0] * sx[1];
@@ -124,7 +124,7 @@ namespace detail {
 /// N*C*out_h*out_w elements) under the op name `op`.
 template <Scalar T, Device D>
 Tensor<T, D> adaptive_avg_pool(const Tensor<T, D>& x, Size2 out_size, const Shape& out, const char* op) {
-    using CB = backend::ConvOps<D>;
+    using CB = backend::Ops<D>;
     const Shape& sx = x.shape();
     backend::Window2d g;
     g.height = sx[2];

@@ -60,8 +60,6 @@ TEST_CASE("the CPU backend meets the contract, one family per file") {
     static_assert(backend::NormFamily<backend::CpuNorm> && !backend::ConvPoolFamily<backend::CpuNorm>);
     static_assert(backend::OptimFamily<backend::CpuOptim> && !backend::RandomDataFamily<backend::CpuOptim>);
     static_assert(backend::RandomDataFamily<backend::CpuRandomData> && !backend::OptimFamily<backend::CpuRandomData>);
-    // the former name of the convolution primitives still names them
-    static_assert(std::is_same_v<backend::ConvOps<tapegrad::Cpu>, backend::Ops<tapegrad::Cpu>>);
     CHECK(backend::Backend<tapegrad::Cpu>);
 }
 

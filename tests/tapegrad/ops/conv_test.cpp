@@ -226,7 +226,7 @@ TEST_CASE("conv2d primitives: splitting the batch into parts gives the one-part 
     // With OpenMP the parts run on threads, without it one after another: either way each part sums its own
     // images' weight and bias gradients and the sums are added in part order. Kept column matrices
     // (cols) must give what recomputing them gives.
-    using Ops = tapegrad::backend::ConvOps<tapegrad::Cpu>;
+    using Ops = tapegrad::backend::Ops<tapegrad::Cpu>;
     Generator g(15);
     const int64_t N = 7, O = 6, groups = 2;
     const Shape sx{N, 4, 6, 5};
@@ -260,7 +260,7 @@ TEST_CASE("conv2d primitives: splitting the batch into parts gives the one-part 
 
 
 TEST_CASE("im2col and col2im are adjoint: <im2col(x), c> == <x, col2im(c)>") {
-    using Ops = tapegrad::backend::ConvOps<tapegrad::Cpu>;
+    using Ops = tapegrad::backend::Ops<tapegrad::Cpu>;
     Generator g(13);
     for (int k = 0; k < 30; ++k) {
         tapegrad::backend::Window2d w;
@@ -344,7 +344,7 @@ TEST_CASE("max_pool2d: NaN propagates as in PyTorch") {
 }
 
 TEST_CASE("max_pool2d: the 2x2 stride-2 loop agrees with the general scan, ties, NaN and infinities included") {
-    using Ops = tapegrad::backend::ConvOps<tapegrad::Cpu>;
+    using Ops = tapegrad::backend::Ops<tapegrad::Cpu>;
     Generator g(16);
     tapegrad::backend::Window2d win;
     win.height = 6;
