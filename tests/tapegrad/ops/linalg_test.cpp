@@ -97,9 +97,15 @@ TEST_CASE("matmul: shape errors name both shapes") {
     CHECK_THROWS_WITH_AS(matmul(TensorD::zeros({2, 4, 3}), TensorD::zeros({3, 3, 5})),
                          "matmul: batch sizes differ (2x4x3 and 3x3x5)", ShapeError);
     CHECK_THROWS_WITH_AS(matmul(TensorD::zeros({3}), TensorD::zeros({3, 2})),
-                         "matmul: expects 2-D x 2-D, 3-D x 3-D or 3-D x 2-D tensors, got shapes [3] and [3, 2]",
+                         "matmul: expects tensors of rank 2 or more ([..., M, K] and [..., K, N]), got shapes [3] and [3, 2]",
                          ShapeError);
-    CHECK_THROWS_AS(matmul(TensorD::zeros({3, 2}), TensorD::zeros({2, 2, 2})), ShapeError);
-    CHECK_THROWS_AS(matmul(TensorD::zeros({1, 2, 3, 4}), TensorD::zeros({4, 2})), ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(TensorD::zeros({2, 3, 4, 3}), TensorD::zeros({3, 3, 5})),
+                         "matmul: batch sizes differ (2x3x4x3 and 3x3x5)", ShapeError);
+    CHECK_THROWS_WITH_AS(bmm(TensorD::zeros({2, 4, 3}), TensorD::zeros({3, 5})),
+                         "bmm: expects 3-D tensors [B, M, K] and [B, K, N], got shapes [2, 4, 3] and [3, 5]", ShapeError);
+    CHECK_THROWS_WITH_AS(bmm(TensorD::zeros({2, 4, 3}), TensorD::zeros({1, 3, 5})), "bmm: batch sizes differ (2x4x3 and 1x3x5)",
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(bmm(TensorD::zeros({2, 4, 3}), TensorD::zeros({2, 2, 5})),
+                         "bmm: inner dimensions differ (2x4x3 and 2x2x5)", ShapeError);
     CHECK_THROWS_AS(matmul(TensorD::scalar(1.0), TensorD::scalar(1.0)), ShapeError);
 }
