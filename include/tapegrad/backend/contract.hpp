@@ -22,6 +22,7 @@
 ///   OptimFamily        step_many (every rule of TAPEGRAD_OPTIM_RULES), fill_many, scale_many,  optim
 ///                      norm_many
 ///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
+///   RnnFamily          rnn/lstm/gru_cell_forward(_backward): fused gate nonlinearities      rnn
 /// The last column names the files: backend/cpu/<name>.hpp and its twin backend/cuda/<name>.hpp (with the
 /// kernels in backend/cuda/<name>.cu).
 ///
@@ -163,6 +164,24 @@ concept OptimFamily = contract::OptimOf<B, float> && contract::OptimOf<B, double
 /// Random and data: dropout masks from the counter RNG, the device loader's batch gather.
 template <class B>
 concept RandomDataFamily = contract::RandomDataOf<B, float> && contract::RandomDataOf<B, double>;
+
+namespace contract {
+template <class B, class T>
+concept RnnOf = requires(int64_t n, T* p, const T* c, const int64_t* len, bool flag) {
+    B::rnn_cell_forward(n, n, n, len, flag, c, p, p, p);
+    B::rnn_cell_backward(n, n, n, len, flag, c, c, p, p);
+    B::lstm_cell_forward(n, n, n, len, c, c, p, p, p, p);
+    B::lstm_cell_backward(n, n, n, len, c, c, c, p, p, p);
+    B::gru_cell_forward(n, n, n, len, c, p, c, p, p);
+    B::gru_cell_backward(n, n, n, len, c, c, c, c, p, p, p);
+};
+}  // namespace contract
+
+/// Recurrent cells: one time step's fused gate nonlinearities (Elman tanh/relu, LSTM, GRU) and their
+/// backwards, with per-row lengths masking (ops/rnn.hpp runs the time loop and the products around them).
+/// Checked by each backend's ops.hpp beside `Backend`.
+template <class B>
+concept RnnFamily = contract::RnnOf<B, float> && contract::RnnOf<B, double>;
 
 /// A device whose `Ops<D>` provides every family: what `Tensor<T, D>` and everything above it need.
 template <class D>

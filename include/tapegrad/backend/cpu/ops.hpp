@@ -13,6 +13,7 @@
 #include <tapegrad/backend/cpu/optim.hpp>
 #include <tapegrad/backend/cpu/random_data.hpp>
 #include <tapegrad/backend/cpu/reduce.hpp>
+#include <tapegrad/backend/cpu/rnn.hpp>
 #include <tapegrad/backend/cpu/softmax_loss.hpp>
 #include <tapegrad/core/device.hpp>
 
@@ -28,8 +29,10 @@ struct Ops<Cpu> : CpuMemory,
                   CpuConvPool,
                   CpuNorm,
                   CpuOptim,
-                  CpuRandomData {};
+                  CpuRandomData,
+                  CpuRnn {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
+static_assert(RnnFamily<Ops<Cpu>>, "Ops<Cpu> must provide the recurrent cells of backend/contract.hpp");
 
 }  // namespace tapegrad::backend

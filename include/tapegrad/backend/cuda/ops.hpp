@@ -14,6 +14,7 @@
 #include <tapegrad/backend/cuda/optim.hpp>
 #include <tapegrad/backend/cuda/random_data.hpp>
 #include <tapegrad/backend/cuda/reduce.hpp>
+#include <tapegrad/backend/cuda/rnn.hpp>
 #include <tapegrad/backend/cuda/softmax_loss.hpp>
 
 namespace tapegrad::backend {
@@ -28,8 +29,10 @@ struct Ops<Cuda> : CudaMemory,
                    CudaConvPool,
                    CudaNorm,
                    CudaOptim,
-                   CudaRandomData {};
+                   CudaRandomData,
+                   CudaRnn {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
+static_assert(RnnFamily<Ops<Cuda>>, "Ops<Cuda> must provide the recurrent cells of backend/contract.hpp");
 
 }  // namespace tapegrad::backend
