@@ -5,6 +5,7 @@
 /// Call sites spell a primitive `backend::Ops<D>::name(...)` whatever its family.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cpu/attention.hpp>
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
@@ -30,9 +31,9 @@ struct Ops<Cpu> : CpuMemory,
                   CpuNorm,
                   CpuOptim,
                   CpuRandomData,
+                  CpuAttention,
                   CpuRnn {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
-static_assert(RnnFamily<Ops<Cpu>>, "Ops<Cpu> must provide the recurrent cells of backend/contract.hpp");
 
 }  // namespace tapegrad::backend

@@ -5,6 +5,7 @@
 /// enqueued on `cuda::stream()`.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cuda/attention.hpp>
 #include <tapegrad/backend/cuda/blas.hpp>
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
@@ -30,9 +31,9 @@ struct Ops<Cuda> : CudaMemory,
                    CudaNorm,
                    CudaOptim,
                    CudaRandomData,
+                   CudaAttention,
                    CudaRnn {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
-static_assert(RnnFamily<Ops<Cuda>>, "Ops<Cuda> must provide the recurrent cells of backend/contract.hpp");
 
 }  // namespace tapegrad::backend
