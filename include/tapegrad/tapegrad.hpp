@@ -34,6 +34,8 @@
 #include <tapegrad/ops/batch_norm.hpp>
 #include <tapegrad/ops/dropout.hpp>
 #include <tapegrad/ops/transfer.hpp>
+#include <tapegrad/ops/integer.hpp>
+#include <tapegrad/ops/index.hpp>
 
 // nn: modules (layers, activations, losses as function objects, containers) and metrics
 #include <tapegrad/nn/module.hpp>
@@ -47,6 +49,7 @@
 #include <tapegrad/nn/pooling.hpp>
 #include <tapegrad/nn/dropout.hpp>
 #include <tapegrad/nn/batchnorm.hpp>
+#include <tapegrad/nn/embedding.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>

@@ -22,6 +22,9 @@
 ///   OptimFamily        step_many (every rule of TAPEGRAD_OPTIM_RULES), fill_many, scale_many,  optim
 ///                      norm_many
 ///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
+///   IndexFamily        memory for int64/int32/uint8, convert, compare, arg_reduce_axis,       index
+///                      copy_strided, find_out_of_range, embedding, index_select_axis,
+///                      gather_axis, where, masked_fill, with their backwards
 /// The last column names the files: backend/cpu/<name>.hpp and its twin backend/cuda/<name>.hpp (with the
 /// kernels in backend/cuda/<name>.cu).
 ///
@@ -29,6 +32,7 @@
 /// list), the Strided and Window2d plans, the multi-tensor tables, the counter RNG and the optimizer rules.
 
 #include <tapegrad/backend/common/functor_list.hpp>
+#include <tapegrad/backend/common/index_plan.hpp>
 #include <tapegrad/backend/common/multi_tensor.hpp>
 #include <tapegrad/backend/common/optim_math.hpp>
 #include <tapegrad/backend/common/strided.hpp>
@@ -129,6 +133,29 @@ concept RandomDataOf = requires(int64_t n, T* p, const T* c, double prob, uint64
     B::gather_batch(n, n, c, ci, ci, n, i, p, i);
 };
 
+template <class B, class T>
+concept IndexOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* ci, int64_t* i, const uint8_t* cm,
+                           uint8_t* m, const Strided& s, const GatherPlan& g, bool flag) {
+    B::compare(s, CompareOp::eq, c, c, m);
+    B::arg_reduce_axis(n, n, n, flag, c, i);
+    B::copy_strided(s, c, p);
+    B::convert(n, c, static_cast<float*>(nullptr));
+    B::convert(n, static_cast<const int64_t*>(nullptr), p);
+};
+template <class B, class T>
+concept IndexGradOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* ci, const uint8_t* cm,
+                               const Strided& s, const GatherPlan& g) {
+    B::embedding(n, n, n, ci, c, p);
+    B::embedding_backward(n, n, n, ci, n, c, p);
+    B::index_select_axis(n, n, n, n, ci, c, p);
+    B::index_select_axis_backward(n, n, n, n, ci, c, p);
+    B::gather_axis(g, ci, c, p);
+    B::gather_axis_backward(g, ci, c, p);
+    B::where(s, cm, c, c, p);
+    B::masked_fill(s, cm, c, v, p);
+    B::where_backward(s, cm, c, p, p);
+};
+
 }  // namespace contract
 
 /// Memory and transfer: device memory (allocate / deallocate, host <-> device copies and copy, for T and for
@@ -163,6 +190,18 @@ concept OptimFamily = contract::OptimOf<B, float> && contract::OptimOf<B, double
 /// Random and data: dropout masks from the counter RNG, the device loader's batch gather.
 template <class B>
 concept RandomDataFamily = contract::RandomDataOf<B, float> && contract::RandomDataOf<B, double>;
+
+/// Index tensors and the index ops: memory, conversions, comparisons and arg-reductions for every element
+/// type (float, double, int64, int32, uint8 masks); the range check of ids; embedding, index_select,
+/// gather, where and masked_fill with their deterministic backwards, for float and double.
+template <class B>
+concept IndexFamily =
+    contract::MemoryOf<B, int64_t> && contract::MemoryOf<B, int32_t> && contract::MemoryOf<B, uint8_t> &&
+    contract::IndexOf<B, float> && contract::IndexOf<B, double> && contract::IndexOf<B, int64_t> &&
+    contract::IndexOf<B, int32_t> && contract::IndexOf<B, uint8_t> && contract::IndexGradOf<B, float> &&
+    contract::IndexGradOf<B, double> && requires(int64_t n, const int64_t* ci) {
+        { B::find_out_of_range(n, ci, n, n) } -> std::same_as<int64_t>;
+    };
 
 /// A device whose `Ops<D>` provides every family: what `Tensor<T, D>` and everything above it need.
 template <class D>
