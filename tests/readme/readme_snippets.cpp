@@ -177,6 +177,21 @@ void attention() {
     expect(std::abs(row - 1.0) < 1e-5, "attention weights sum to 1 over the keys");
 }
 
+void ids_and_embeddings() {
+    // README: ids
+    const tg::TensorL ids = tg::TensorL::from({2, 4}, {5, 1, 1, 0, 7, 3, 0, 0});   // int64 token ids, [B, T]
+    nn::Embedding<float> emb(8, 16, {.padding_idx = 0});   // weight [8, 16], N(0, 1), row 0 zero and frozen
+    const tg::TensorF h = emb(ids);                         // [2, 4, 16]
+    const tg::Mask<> pad = tg::eq(ids, int64_t{0});         // uint8 0/1, [2, 4]
+    const tg::TensorL best = tg::argmax(h, -1);             // int64, [2, 4]
+    const tg::TensorF count = tg::sum(tg::cast<float>(pad));   // 3 padding positions
+    // END README
+    expect(h.shape() == tg::Shape{2, 4, 16}, "an embedding adds a trailing dimension");
+    expect(best.shape() == tg::Shape{2, 4}, "argmax drops the axis");
+    expect(count.item() == 3.f, "three padding ids");
+    expect(tg::masked_fill(h, tg::reshape(pad, {2, 4, 1}), 0.f).shape() == h.shape(), "masked_fill broadcasts");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,6 +206,7 @@ int main(int argc, char** argv) {
         gradcheck_own();
         threads();
         attention();
+        ids_and_embeddings();
         std::filesystem::remove_all(dir);
         std::puts("readme snippets: all ran and their checks passed");
         return 0;
