@@ -83,6 +83,7 @@ struct Case {
     tg::Shape input;  // with batch 2; the check runs batch 5
     std::function<std::shared_ptr<nn::Module<float>>(tg::Generator&)> build;
     float lo = -3.0f, hi = 3.0f;
+    int opset = 17;
 };
 
 }  // namespace
@@ -148,6 +149,20 @@ int main(int argc, char** argv) {
              return std::make_shared<Seq>(nn::Linear<float>(6, 5, g), nn::Maxout<float>(5, 4, 2, g),
                                           nn::Linear<float>(4, 2, g, {.bias = false}), nn::Flatten<float>(0, 1));
          }},
+        {"layernorm", {2, 3, 6}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(nn::LayerNorm<float>({6}), nn::Linear<float>(6, 4, g),
+                                          nn::LayerNorm<float>({3, 4}, {.eps = 1e-3, .elementwise_affine = false}),
+                                          nn::Flatten<float>(), nn::Linear<float>(12, 2, g));
+         }},
+        {"layernorm_opset13", {2, 3, 6}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(nn::LayerNorm<float>({6}), nn::Linear<float>(6, 4, g),
+                                          nn::LayerNorm<float>({3, 4}, {.eps = 1e-3, .elementwise_affine = false}),
+                                          nn::Flatten<float>(), nn::Linear<float>(12, 2, g));
+         }, -3.0f, 3.0f, 13},
+        {"cnn_opset13", {2, 1, 8, 8}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(nn::Conv2d<float>(1, 3, 3, g), nn::BatchNorm2d<float>(3), nn::GELU<float>(),
+                                          nn::MaxPool2d<float>(2), nn::Flatten<float>(), nn::Linear<float>(27, 3, g));
+         }, -3.0f, 3.0f, 13},
         {"custom_block", {2, 8}, [](tg::Generator& g) {
              return std::make_shared<Seq>(nn::Linear<float>(8, 8, g), std::make_shared<Block>(g), nn::ReLU<float>());
          }},
@@ -159,7 +174,7 @@ int main(int argc, char** argv) {
             auto model = c.build(gen);
             warm_up(*model, c.input, gen);
             const TensorF example = TensorF::uniform(c.input, c.lo, c.hi, gen);
-            tg::io::export_onnx(*model, example, out / (c.name + ".onnx"), {.opset = 17, .dynamic_batch = true});
+            tg::io::export_onnx(*model, example, out / (c.name + ".onnx"), {.opset = c.opset, .dynamic_batch = true});
             tg::Shape in = c.input;
             in[0] = 5;
             const TensorF x = TensorF::uniform(in, c.lo, c.hi, gen);

@@ -19,6 +19,7 @@
 ///  - nn::BatchNorm1d / BatchNorm2d in eval: BatchNormalization over the running statistics (ones and zeros
 ///    stand in for gamma and beta without affine); without running statistics the batch statistics,
 ///    composed of ReduceMean, Sub, Mul, Sqrt, Div.
+///  - nn::LayerNorm: LayerNormalization (opset 17), or the same ReduceMean composition before it.
 ///  - nn::Flatten: Flatten (start 1 to the end) or Reshape. nn::Dropout: nothing (eval is the identity).
 ///  - Every activation of nn/activation.hpp: Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softsign, Identity;
 ///    Step as Cast(Greater(x, 0)); Softplus with beta and threshold as Where(beta x > t, x, Softplus(beta x) /
@@ -45,6 +46,7 @@
 #include <tapegrad/nn/batchnorm.hpp>
 #include <tapegrad/nn/conv.hpp>
 #include <tapegrad/nn/dropout.hpp>
+#include <tapegrad/nn/layer_norm.hpp>
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/nn/pooling.hpp>
@@ -412,6 +414,9 @@ private:
     Value activation(nn::Module<T, D>& m, const Value& x, const TensorT& y, bool& handled);
     Value linear(const Value& x, const std::string& w, const std::string& b, TensorT y);
     Value batch_norm(nn::BatchNormBase<T, D>& bn, const Value& x, const TensorT& y);
+    Value layer_norm(nn::LayerNorm<T, D>& ln, const Value& x, const TensorT& y);
+    Value normalize(const Value& x, const std::vector<int64_t>& axes, double eps, const std::string& w,
+                    const std::string& b, const TensorT& y);
     Value adaptive_pool(const Value& x, Size2 out, const TensorT& y);
     [[noreturn]] void unsupported(nn::Module<T, D>& m) const {
         ::tapegrad::detail::raise<ValueError>(
@@ -455,6 +460,17 @@ auto OnnxGraph<T, D>::batch_norm(nn::BatchNormBase<T, D>& bn, const Value& x, co
     const int rank = x.value.dim();
     std::vector<int64_t> axes{0};
     for (int i = 2; i < rank; ++i) axes.push_back(i);
+    const std::string wc = affine ? per_channel(bn.weight(), rank, "weight_channels")
+                                  : per_channel(TensorT::ones({c}), rank, "weight_ones_channels");
+    const std::string bc = affine ? per_channel(bn.bias(), rank, "bias_channels")
+                                  : per_channel(TensorT::zeros({c}), rank, "bias_zeros_channels");
+    return normalize(x, axes, eps, wc, bc, y);
+}
+
+template <Scalar T, Device D>
+auto OnnxGraph<T, D>::normalize(const Value& x, const std::vector<int64_t>& axes, double eps, const std::string& w,
+                                const std::string& b, const TensorT& y) -> Value {
+    // (x - mean) / sqrt(var + eps) * w + b, mean and (biased) variance over `axes`.
     const Value mean = node("ReduceMean", {x.name}, {Attr::integers("axes", axes), Attr::integer("keepdims", 1)}, {},
                             false);
     const Value centred = node("Sub", {x.name, mean.name}, {}, {}, x.batched);
@@ -464,12 +480,24 @@ auto OnnxGraph<T, D>::batch_norm(nn::BatchNormBase<T, D>& bn, const Value& x, co
     const Value shifted = node("Add", {var.name, scalar(eps).name}, {}, {}, false);
     const Value sd = node("Sqrt", {shifted.name}, {}, {}, false);
     const Value normed = node("Div", {centred.name, sd.name}, {}, {}, x.batched);
-    const std::string wc = affine ? per_channel(bn.weight(), rank, "weight_channels")
-                                  : per_channel(TensorT::ones({c}), rank, "weight_ones_channels");
-    const std::string bc = affine ? per_channel(bn.bias(), rank, "bias_channels")
-                                  : per_channel(TensorT::zeros({c}), rank, "bias_zeros_channels");
-    const Value scaled = node("Mul", {normed.name, wc}, {}, {}, x.batched);
-    return node("Add", {scaled.name, bc}, {}, y, x.batched);
+    const Value scaled = node("Mul", {normed.name, w}, {}, {}, x.batched);
+    return node("Add", {scaled.name, b}, {}, y, x.batched);
+}
+
+template <Scalar T, Device D>
+auto OnnxGraph<T, D>::layer_norm(nn::LayerNorm<T, D>& ln, const Value& x, const TensorT& y) -> Value {
+    const Shape& ns = ln.normalized_shape();
+    const bool affine = ln.weight().defined();
+    const std::string w = affine ? param(ln.weight(), "weight") : constant(TensorT::ones(ns), "weight_ones").name;
+    const std::string b = affine ? param(ln.bias(), "bias") : constant(TensorT::zeros(ns), "bias_zeros").name;
+    const double eps = ln.options().eps;
+    if (opt_.opset >= 17)
+        return node("LayerNormalization", {x.name, w, b},
+                    {Attr::integer("axis", -static_cast<int64_t>(ns.rank())), Attr::real("epsilon", eps)}, y,
+                    x.batched);
+    std::vector<int64_t> axes;
+    for (int i = x.value.dim() - ns.rank(); i < x.value.dim(); ++i) axes.push_back(i);
+    return normalize(x, axes, eps, w, b, y);
 }
 
 template <Scalar T, Device D>
@@ -645,6 +673,7 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
         return node("Flatten", {g.name}, {Attr::integer("axis", 1)}, y, x.batched);
     }
     if (auto* bn = dynamic_cast<nn::BatchNormBase<T, D>*>(&m)) return batch_norm(*bn, x, y);
+    if (auto* ln = dynamic_cast<nn::LayerNorm<T, D>*>(&m)) return layer_norm(*ln, x, y);
     if (auto* f = dynamic_cast<nn::Flatten<T, D>*>(&m)) {
         Value v = flatten(x, f->start_dim(), f->end_dim());
         return v;
