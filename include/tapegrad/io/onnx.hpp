@@ -230,8 +230,17 @@ public:
 
     // ---- values -------------------------------------------------------------------------------------
     /// A constant tensor as an initializer named `<path>.<name>` (a fresh name when `name` is empty).
+    /// A module reached twice under one name (a custom module calling the same child twice) shares its
+    /// initializers; another tensor under a name already taken gets a fresh suffix.
     Value constant(const TensorT& t, const std::string& name = "") {
-        const std::string n = name.empty() ? fresh("const") : join(path_, name);
+        std::string n = name.empty() ? fresh("const") : join(path_, name);
+        for (const auto& [taken, impl] : initializer_names_) {
+            if (taken != n) continue;
+            if (impl == t.impl()) return {n, t, false};
+            n = fresh(n);
+            break;
+        }
+        initializer_names_.emplace_back(n, t.impl());
         const std::vector<T> host = t.to_vector();
         const std::vector<int64_t> dims = t.shape().to_vector();
         std::vector<unsigned char> raw(host.size() * sizeof(T));
@@ -306,8 +315,9 @@ public:
         const int rank = x.value.dim();
         const int a = rank == 0 ? 0 : x.value.shape().normalize_axis(start, "flatten");
         const int b = rank == 0 ? 0 : x.value.shape().normalize_axis(end, "flatten");
-        if (rank >= 2 && b == rank - 1 && (a == 1 || (a == 0 && !x.batched)))
-            return node("Flatten", {x.name}, {Attr::integer("axis", a)}, y, x.batched && a == 1);
+        // ONNX Flatten always gives 2-D [d0 * ... * d(axis-1), rest]: tapegrad's flatten(x, 1) exactly.
+        if (rank >= 2 && a == 1 && b == rank - 1)
+            return node("Flatten", {x.name}, {Attr::integer("axis", 1)}, y, x.batched);
         return reshape_to(x, y.shape(), y);
     }
     /// Joins values along `axis`.
@@ -411,17 +421,19 @@ private:
     }
 
     Value dispatch(nn::Module<T, D>& m, const Value& x);
-    Value activation(nn::Module<T, D>& m, const Value& x, const TensorT& y, bool& handled);
+    template <class F>
+    Value activation(nn::Module<T, D>& m, const Value& x, const F& y, bool& handled);
     Value linear(const Value& x, const std::string& w, const std::string& b, TensorT y);
     Value batch_norm(nn::BatchNormBase<T, D>& bn, const Value& x, const TensorT& y);
     Value layer_norm(nn::LayerNorm<T, D>& ln, const Value& x, const TensorT& y);
     Value normalize(const Value& x, const std::vector<int64_t>& axes, double eps, const std::string& w,
                     const std::string& b, const TensorT& y);
     Value adaptive_pool(const Value& x, Size2 out, const TensorT& y);
+    [[nodiscard]] std::string where() const { return path_.empty() ? std::string("(root)") : path_; }
     [[noreturn]] void unsupported(nn::Module<T, D>& m) const {
-        ::tapegrad::detail::raise<ValueError>(
-            "export_onnx: module '", m.describe(), "' at '", path_.empty() ? std::string("(root)") : path_,
-            "' has no ONNX form; implement tapegrad::io::OnnxExportable in it to export it");
+        ::tapegrad::detail::raise<ValueError>("export_onnx: module '", m.describe(), "' at '", where(),
+                                              "' has no ONNX form; implement tapegrad::io::OnnxExportable in it to "
+                                              "export it");
     }
 
     OnnxExportOptions opt_;
@@ -429,6 +441,7 @@ private:
     int64_t counter_ = 0;
     bool batch_moved_ = false;  ///< some op merged the batch into another dimension or moved it
     std::vector<proto::Writer> nodes_, initializers_;
+    std::vector<std::pair<std::string, const void*>> initializer_names_;  ///< each initializer's tensor
 };
 
 template <Scalar T, Device D>
@@ -537,25 +550,27 @@ auto OnnxGraph<T, D>::adaptive_pool(const Value& x, Size2 out, const TensorT& y)
 }
 
 template <Scalar T, Device D>
-auto OnnxGraph<T, D>::activation(nn::Module<T, D>& m, const Value& x, const TensorT& y, bool& handled) -> Value {
+template <class F>
+auto OnnxGraph<T, D>::activation(nn::Module<T, D>& m, const Value& x, const F& y, bool& handled) -> Value {
     handled = true;
     const auto simple = [&](const char* op, std::vector<Attr> attrs = {}) {
-        return node(op, {x.name}, attrs, y, x.batched);
+        return node(op, {x.name}, attrs, y(), x.batched);
     };
     if (dynamic_cast<nn::ReLU<T, D>*>(&m)) return simple("Relu");
     if (dynamic_cast<nn::Sigmoid<T, D>*>(&m)) return simple("Sigmoid");
     if (dynamic_cast<nn::Tanh<T, D>*>(&m)) return simple("Tanh");
     if (dynamic_cast<nn::Identity<T, D>*>(&m)) return simple("Identity");
     if (dynamic_cast<nn::Activation<"Softsign", fn::Softsign, T, D>*>(&m)) return simple("Softsign");
-    if (auto* a = dynamic_cast<nn::LeakyReLU<T, D>*>(&m)) return simple("LeakyRelu", {Attr::real("alpha", a->functor().alpha)});
+    if (auto* a = dynamic_cast<nn::LeakyReLU<T, D>*>(&m))
+        return simple("LeakyRelu", {Attr::real("alpha", a->functor().alpha)});
     if (auto* a = dynamic_cast<nn::ELU<T, D>*>(&m)) return simple("Elu", {Attr::real("alpha", a->functor().alpha)});
     if (dynamic_cast<nn::Step<T, D>*>(&m)) {
         const Value gt = node("Greater", {x.name, scalar(0).name}, {}, {}, x.batched);
-        return node("Cast", {gt.name}, {Attr::integer("to", static_cast<int64_t>(onnx_type_of<T>()))}, y, x.batched);
+        return node("Cast", {gt.name}, {Attr::integer("to", static_cast<int64_t>(onnx_type_of<T>()))}, y(), x.batched);
     }
     if (dynamic_cast<nn::SiLU<T, D>*>(&m)) {
         const Value s = node("Sigmoid", {x.name}, {}, {}, x.batched);
-        return node("Mul", {x.name, s.name}, {}, y, x.batched);
+        return node("Mul", {x.name, s.name}, {}, y(), x.batched);
     }
     if (auto* a = dynamic_cast<nn::Softplus<T, D>*>(&m)) {
         // y = x where beta x > threshold, else log(1 + e^(beta x)) / beta (ONNX Softplus has no beta).
@@ -564,7 +579,7 @@ auto OnnxGraph<T, D>::activation(nn::Module<T, D>& m, const Value& x, const Tens
         Value sp = node("Softplus", {bx.name}, {}, {}, x.batched);
         if (beta != 1.0) sp = node("Div", {sp.name, scalar(beta).name}, {}, {}, x.batched);
         const Value over = node("Greater", {bx.name, scalar(threshold).name}, {}, {}, x.batched);
-        return node("Where", {over.name, x.name, sp.name}, {}, y, x.batched);
+        return node("Where", {over.name, x.name, sp.name}, {}, y(), x.batched);
     }
     if (auto* a = dynamic_cast<nn::Activation<"GELU", fn::Gelu, T, D>*>(&m)) {
         Value inner;
@@ -583,12 +598,13 @@ auto OnnxGraph<T, D>::activation(nn::Module<T, D>& m, const Value& x, const Tens
         }
         const Value one_plus = node("Add", {inner.name, scalar(1).name}, {}, {}, x.batched);
         const Value half_x = node("Mul", {x.name, scalar(0.5).name}, {}, {}, x.batched);
-        return node("Mul", {half_x.name, one_plus.name}, {}, y, x.batched);
+        return node("Mul", {half_x.name, one_plus.name}, {}, y(), x.batched);
     }
     if (auto* a = dynamic_cast<nn::PReLU<T, D>*>(&m)) {
         const TensorT& w = a->weight();
-        const std::string slope = w.numel() == 1 ? param(w, "weight") : per_channel(w, x.value.dim(), "weight_channels");
-        return node("PRelu", {x.name, slope}, {}, y, x.batched);
+        const std::string slope =
+            w.numel() == 1 ? param(w, "weight") : per_channel(w, x.value.dim(), "weight_channels");
+        return node("PRelu", {x.name, slope}, {}, y(), x.batched);
     }
     if (auto* a = dynamic_cast<nn::Maxout<T, D>*>(&m)) {
         // linear -> [..., out, k] -> max over the pieces
@@ -600,7 +616,7 @@ auto OnnxGraph<T, D>::activation(nn::Module<T, D>& m, const Value& x, const Tens
         s.push_back(a->pieces());
         if (x.batched && opt_.dynamic_batch) s[0] = 0;
         const Value r = node("Reshape", {h.name, int64_constant(s)}, {}, {}, x.batched);
-        return node("ReduceMax", {r.name}, {Attr::integers("axes", {-1}), Attr::integer("keepdims", 0)}, y,
+        return node("ReduceMax", {r.name}, {Attr::integers("axes", {-1}), Attr::integer("keepdims", 0)}, y(),
                     x.batched);
     }
     handled = false;
@@ -617,10 +633,10 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
     if (auto* e = dynamic_cast<OnnxExportable<T, D>*>(&m)) {
         Value y = e->export_onnx(*this, x);
         TensorT ref = m.forward(x.value);
-        TAPEGRAD_CHECK(y.value.defined(), ValueError, "export_onnx: module '", m.describe(), "' at '", path_,
+        TAPEGRAD_CHECK(y.value.defined(), ValueError, "export_onnx: module '", m.describe(), "' at '", where(),
                        "': its export_onnx returned a value without its tensor");
         TAPEGRAD_CHECK(y.value.shape() == ref.shape(), ValueError, "export_onnx: module '", m.describe(), "' at '",
-                       path_, "': its export_onnx gives shape ", y.value.shape(), " but its forward gives ",
+                       where(), "': its export_onnx gives shape ", y.value.shape(), " but its forward gives ",
                        ref.shape());
         const std::vector<T> a = y.value.to_vector(), b = ref.to_vector();
         double worst = 0, scale = 0;
@@ -629,16 +645,18 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
             scale = std::max(scale, std::abs(static_cast<double>(b[i])));
         }
         TAPEGRAD_CHECK(worst <= 1e-4 * std::max(scale, 1.0), ValueError, "export_onnx: module '", m.describe(),
-                       "' at '", path_, "': its export_onnx disagrees with its forward (max difference ", worst, ")");
+                       "' at '", where(), "': its export_onnx disagrees with its forward (max difference ", worst, ")");
         return y;
     }
     if (dynamic_cast<nn::Dropout<T, D>*>(&m)) return x;  // eval: the identity
 
-    const TensorT y = m.forward(x.value);
+    // The module's own forward gives each branch's last node its value; called only for a module known here
+    // (ModuleList's forward, for one, throws a message of its own).
+    const auto y = [&] { return m.forward(x.value); };
     if (auto* l = dynamic_cast<nn::Linear<T, D>*>(&m)) {
         const std::string w = param(l->weight(), "weight");
         const std::string b = l->bias().defined() ? param(l->bias(), "bias") : std::string();
-        return linear(x, w, b, y);
+        return linear(x, w, b, y());
     }
     if (auto* c = dynamic_cast<nn::Conv2d<T, D>*>(&m)) {
         const auto& o = c->options();
@@ -649,7 +667,7 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
                     {Attr::integers("kernel_shape", {k.h, k.w}), Attr::integers("strides", {o.stride.h, o.stride.w}),
                      Attr::integers("pads", {o.padding.h, o.padding.w, o.padding.h, o.padding.w}),
                      Attr::integers("dilations", {o.dilation.h, o.dilation.w}), Attr::integer("group", o.groups)},
-                    y, x.batched);
+                    y(), x.batched);
     }
     if (auto* p = dynamic_cast<nn::MaxPool2d<T, D>*>(&m)) {
         const Size2 k = p->kernel_size(), s = p->params().stride.value_or(k), pad = p->params().padding,
@@ -657,7 +675,7 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
         return node("MaxPool", {x.name},
                     {Attr::integers("kernel_shape", {k.h, k.w}), Attr::integers("strides", {s.h, s.w}),
                      Attr::integers("pads", {pad.h, pad.w, pad.h, pad.w}), Attr::integers("dilations", {d.h, d.w})},
-                    y, x.batched);
+                    y(), x.batched);
     }
     if (auto* p = dynamic_cast<nn::AvgPool2d<T, D>*>(&m)) {
         const Size2 k = p->kernel_size(), s = p->params().stride.value_or(k), pad = p->params().padding;
@@ -665,15 +683,15 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
                     {Attr::integers("kernel_shape", {k.h, k.w}), Attr::integers("strides", {s.h, s.w}),
                      Attr::integers("pads", {pad.h, pad.w, pad.h, pad.w}),
                      Attr::integer("count_include_pad", p->params().count_include_pad ? 1 : 0)},
-                    y, x.batched);
+                    y(), x.batched);
     }
-    if (auto* p = dynamic_cast<nn::AdaptiveAvgPool2d<T, D>*>(&m)) return adaptive_pool(x, p->output_size(), y);
+    if (auto* p = dynamic_cast<nn::AdaptiveAvgPool2d<T, D>*>(&m)) return adaptive_pool(x, p->output_size(), y());
     if (dynamic_cast<nn::GlobalAvgPool2d<T, D>*>(&m)) {
         const Value g = node("GlobalAveragePool", {x.name}, {}, {}, x.batched);
-        return node("Flatten", {g.name}, {Attr::integer("axis", 1)}, y, x.batched);
+        return node("Flatten", {g.name}, {Attr::integer("axis", 1)}, y(), x.batched);
     }
-    if (auto* bn = dynamic_cast<nn::BatchNormBase<T, D>*>(&m)) return batch_norm(*bn, x, y);
-    if (auto* ln = dynamic_cast<nn::LayerNorm<T, D>*>(&m)) return layer_norm(*ln, x, y);
+    if (auto* bn = dynamic_cast<nn::BatchNormBase<T, D>*>(&m)) return batch_norm(*bn, x, y());
+    if (auto* ln = dynamic_cast<nn::LayerNorm<T, D>*>(&m)) return layer_norm(*ln, x, y());
     if (auto* f = dynamic_cast<nn::Flatten<T, D>*>(&m)) {
         Value v = flatten(x, f->start_dim(), f->end_dim());
         return v;

@@ -228,7 +228,30 @@ struct WrongExport : nn::Module<float>, io::OnnxExportable<float> {
     std::string describe() const override { return "WrongExport()"; }
 };
 
+/// Applies one child twice: fc(relu(fc(x))).
+struct Twice : nn::Module<float>, io::OnnxExportable<float> {
+    Twice() { fc = register_module("fc", std::make_shared<nn::Linear<float>>(3, 3)); }
+    TensorF forward(const TensorF& x) override { return fc->forward(tapegrad::relu(fc->forward(x))); }
+    io::OnnxValue<float> export_onnx(io::OnnxGraph<float>& g, const io::OnnxValue<float>& x) override {
+        return g.module(*fc, g.relu(g.module(*fc, x, "fc")), "fc");
+    }
+    std::shared_ptr<nn::Linear<float>> fc;
+};
+
 }  // namespace
+
+TEST_CASE("onnx: a child applied twice shares its initializers") {
+    TempDir dir;
+    Twice net;
+    io::export_onnx(net, TensorF::ones({2, 3}), dir.path / "m.onnx");
+    const Model m = decode(read_bytes(dir.path / "m.onnx"));
+    REQUIRE(m.inits.size() == 2);
+    CHECK(m.inits[0].name == "fc.weight");
+    CHECK(m.inits[1].name == "fc.bias");
+    REQUIRE(m.nodes.size() == 4);
+    CHECK(m.nodes[0].in[1] == "fc.weight");
+    CHECK(m.nodes[2].in[1] == "fc.weight");
+}
 
 TEST_CASE("onnx: an MLP's file decodes to its ModelProto, nodes and initializers") {
     TempDir dir;
@@ -271,8 +294,9 @@ TEST_CASE("onnx: an MLP's file decodes to its ModelProto, nodes and initializers
     CHECK(m.inputs[0].elem == 1);
     CHECK(m.inputs[0].dims == std::vector<std::string>{"batch", "4"});
     CHECK(m.outputs[0].dims == std::vector<std::string>{"batch", "2"});
-    // The returned value is the module's output for the example.
+    // The returned value is the module's output for the example (in eval: dropout passes x on).
     tapegrad::NoGradGuard ng;
+    net->eval();
     CHECK(y.to_vector() == net->forward(x).to_vector());
 }
 
@@ -300,7 +324,8 @@ TEST_CASE("onnx: options: fixed batch, names, opset; double models are DOUBLE") 
     CHECK(find_init(md, "0.weight")->raw.size() == 8 * 8);
 
     tapegrad::testing::check_throws<tapegrad::ValueError>(
-        [&] { io::export_onnx(*net, x, dir.path / "x.onnx", {.opset = 18}); }, "export_onnx: opset 18 is not supported");
+        [&] { io::export_onnx(*net, x, dir.path / "x.onnx", {.opset = 18}); },
+        "export_onnx: opset 18 is not supported");
     tapegrad::testing::check_throws<tapegrad::ValueError>(
         [&] { io::export_onnx(*net, x, dir.path / "x.onnx", {.input_name = "a", .output_name = "a"}); },
         "input and output names must be non-empty and differ");
