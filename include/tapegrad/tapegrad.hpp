@@ -37,6 +37,7 @@
 #include <tapegrad/ops/stack.hpp>
 #include <tapegrad/ops/layer_norm.hpp>
 #include <tapegrad/ops/attention.hpp>
+#include <tapegrad/ops/rnn.hpp>
 
 // nn: modules (layers, activations, losses as function objects, containers) and metrics
 #include <tapegrad/nn/module.hpp>
@@ -53,6 +54,7 @@
 #include <tapegrad/nn/layer_norm.hpp>
 #include <tapegrad/nn/attention.hpp>
 #include <tapegrad/nn/transformer.hpp>
+#include <tapegrad/nn/rnn.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>

@@ -23,6 +23,7 @@
 ///                      norm_many
 ///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
 ///   AttentionFamily    gemm_batched, layer_norm(_backward), masked_softmax                    attention
+///   RnnFamily          rnn/lstm/gru_cell_forward(_backward): fused gate nonlinearities      rnn
 /// The last column names the files: backend/cpu/<name>.hpp and its twin backend/cuda/<name>.hpp (with the
 /// kernels in backend/cuda/<name>.cu).
 ///
@@ -179,10 +180,28 @@ concept RandomDataFamily = contract::RandomDataOf<B, float> && contract::RandomD
 template <class B>
 concept AttentionFamily = contract::AttentionOf<B, float> && contract::AttentionOf<B, double>;
 
+namespace contract {
+template <class B, class T>
+concept RnnOf = requires(int64_t n, T* p, const T* c, const int64_t* len, bool flag) {
+    B::rnn_cell_forward(n, n, n, len, flag, c, p, p, p);
+    B::rnn_cell_backward(n, n, n, len, flag, c, c, p, p);
+    B::lstm_cell_forward(n, n, n, len, c, c, p, p, p, p);
+    B::lstm_cell_backward(n, n, n, len, c, c, c, p, p, p);
+    B::gru_cell_forward(n, n, n, len, c, p, c, p, p);
+    B::gru_cell_backward(n, n, n, len, c, c, c, c, p, p, p);
+};
+}  // namespace contract
+
+/// Recurrent cells: one time step's fused gate nonlinearities (Elman tanh/relu, LSTM, GRU) and their
+/// backwards, with per-row lengths masking (ops/rnn.hpp runs the time loop and the products around them).
+template <class B>
+concept RnnFamily = contract::RnnOf<B, float> && contract::RnnOf<B, double>;
+
 /// A device whose `Ops<D>` provides every family: what `Tensor<T, D>` and everything above it need.
 template <class D>
 concept Backend = Device<D> && MemoryFamily<Ops<D>> && ElementwiseFamily<Ops<D>> && ReductionFamily<Ops<D>> &&
                   BlasFamily<Ops<D>> && SoftmaxLossFamily<Ops<D>> && ConvPoolFamily<Ops<D>> && NormFamily<Ops<D>> &&
-                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>> && AttentionFamily<Ops<D>>;
+                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>> && AttentionFamily<Ops<D>> &&
+                  RnnFamily<Ops<D>>;
 
 }  // namespace tapegrad::backend

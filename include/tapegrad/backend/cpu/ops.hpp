@@ -14,6 +14,7 @@
 #include <tapegrad/backend/cpu/optim.hpp>
 #include <tapegrad/backend/cpu/random_data.hpp>
 #include <tapegrad/backend/cpu/reduce.hpp>
+#include <tapegrad/backend/cpu/rnn.hpp>
 #include <tapegrad/backend/cpu/softmax_loss.hpp>
 #include <tapegrad/core/device.hpp>
 
@@ -30,7 +31,8 @@ struct Ops<Cpu> : CpuMemory,
                   CpuNorm,
                   CpuOptim,
                   CpuRandomData,
-                  CpuAttention {};
+                  CpuAttention,
+                  CpuRnn {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
 

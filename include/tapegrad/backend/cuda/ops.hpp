@@ -15,6 +15,7 @@
 #include <tapegrad/backend/cuda/optim.hpp>
 #include <tapegrad/backend/cuda/random_data.hpp>
 #include <tapegrad/backend/cuda/reduce.hpp>
+#include <tapegrad/backend/cuda/rnn.hpp>
 #include <tapegrad/backend/cuda/softmax_loss.hpp>
 
 namespace tapegrad::backend {
@@ -30,7 +31,8 @@ struct Ops<Cuda> : CudaMemory,
                    CudaNorm,
                    CudaOptim,
                    CudaRandomData,
-                   CudaAttention {};
+                   CudaAttention,
+                   CudaRnn {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
 
