@@ -163,6 +163,28 @@ int main(int argc, char** argv) {
              return std::make_shared<Seq>(nn::Conv2d<float>(1, 3, 3, g), nn::BatchNorm2d<float>(3), nn::GELU<float>(),
                                           nn::MaxPool2d<float>(2), nn::Flatten<float>(), nn::Linear<float>(27, 3, g));
          }, -3.0f, 3.0f, 13},
+        {"lstm", {2, 4, 6}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(
+                 nn::LSTM<float>(6, 5, g,
+                                 {.num_layers = 2, .batch_first = true, .dropout = 0.2, .bidirectional = true}),
+                 nn::Flatten<float>(), nn::Linear<float>(4 * 10, 3, g));
+         }},
+        {"gru_time_major", {4, 2, 6}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(nn::GRU<float>(6, 5, g, {.num_layers = 2, .bidirectional = true}),
+                                          nn::GRU<float>(10, 3, g, {.bias = false}));
+         }},
+        {"rnn_relu", {2, 4, 6}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(
+                 nn::RNN<float>(6, 5, g, {.nonlinearity = nn::RNNNonlinearity::relu, .batch_first = true,
+                                          .bidirectional = true}),
+                 nn::RNN<float>(10, 4, g, {.batch_first = true}),
+                 nn::LSTM<float>(4, 3, g, {.bias = false, .batch_first = true}));
+         }},
+        {"cells", {2, 6}, [](tg::Generator& g) {
+             return std::make_shared<Seq>(nn::LSTMCell<float>(6, 5, g), nn::GRUCell<float>(5, 4, g),
+                                          nn::RNNCell<float>(4, 3, g, {.nonlinearity = nn::RNNNonlinearity::relu}),
+                                          nn::RNNCell<float>(3, 3, g, {.bias = false}));
+         }},
         {"custom_block", {2, 8}, [](tg::Generator& g) {
              return std::make_shared<Seq>(nn::Linear<float>(8, 8, g), std::make_shared<Block>(g), nn::ReLU<float>());
          }},

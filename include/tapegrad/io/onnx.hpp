@@ -20,6 +20,11 @@
 ///    stand in for gamma and beta without affine); without running statistics the batch statistics,
 ///    composed of ReduceMean, Sub, Mul, Sqrt, Div.
 ///  - nn::LayerNorm: LayerNormalization (opset 17), or the same ReduceMean composition before it.
+///  - nn::RNN, nn::LSTM, nn::GRU (their forward(x): the output sequence from zero states, no lengths): one ONNX
+///    RNN / LSTM / GRU node per layer (both directions in one), the gate rows reordered from PyTorch's
+///    (LSTM i f g o -> ONNX i o f c; GRU r z n -> z r h, linear_before_reset = 1 as PyTorch computes n), the
+///    biases joined [W_b, R_b]; Transpose for batch_first and Reshape for [T, dirs, B, H] -> [T, B, dirs*H].
+///    The cells nn::RNNCell / LSTMCell / GRUCell (forward(x): one step from a zero state) as a one-step sequence.
 ///  - nn::Flatten: Flatten (start 1 to the end) or Reshape. nn::Dropout: nothing (eval is the identity).
 ///  - Every activation of nn/activation.hpp: Relu, Sigmoid, Tanh, LeakyRelu, Elu, Softsign, Identity;
 ///    Step as Cast(Greater(x, 0)); Softplus with beta and threshold as Where(beta x > t, x, Softplus(beta x) /
@@ -50,6 +55,7 @@
 #include <tapegrad/nn/linear.hpp>
 #include <tapegrad/nn/module.hpp>
 #include <tapegrad/nn/pooling.hpp>
+#include <tapegrad/nn/rnn.hpp>
 #include <tapegrad/ops/activation.hpp>
 #include <tapegrad/ops/elementwise.hpp>
 #include <tapegrad/ops/linalg.hpp>
@@ -100,7 +106,7 @@ struct OnnxValue {
 
 /// One attribute of an ONNX node: an int, a float, a string, or a list of ints or floats.
 struct OnnxAttribute {
-    enum class Kind { f = 1, i = 2, s = 3, floats = 6, ints = 7 };
+    enum class Kind { f = 1, i = 2, s = 3, floats = 6, ints = 7, strings = 8 };
     std::string name;
     Kind kind = Kind::i;
     int64_t i = 0;
@@ -108,16 +114,17 @@ struct OnnxAttribute {
     std::string s;
     std::vector<int64_t> ints;
     std::vector<float> floats;
+    std::vector<std::string> strings;
 
-    static OnnxAttribute integer(std::string n, int64_t v) { return {std::move(n), Kind::i, v, 0, {}, {}, {}}; }
+    static OnnxAttribute integer(std::string n, int64_t v) { return {std::move(n), Kind::i, v, 0, {}, {}, {}, {}}; }
     static OnnxAttribute real(std::string n, double v) {
-        return {std::move(n), Kind::f, 0, static_cast<float>(v), {}, {}, {}};
+        return {std::move(n), Kind::f, 0, static_cast<float>(v), {}, {}, {}, {}};
     }
     static OnnxAttribute text(std::string n, std::string v) {
-        return {std::move(n), Kind::s, 0, 0, std::move(v), {}, {}};
+        return {std::move(n), Kind::s, 0, 0, std::move(v), {}, {}, {}};
     }
     static OnnxAttribute integers(std::string n, std::vector<int64_t> v) {
-        return {std::move(n), Kind::ints, 0, 0, {}, std::move(v), {}};
+        return {std::move(n), Kind::ints, 0, 0, {}, std::move(v), {}, {}};
     }
 };
 
@@ -178,7 +185,7 @@ inline proto::Writer value_info(const std::string& name, OnnxType type, std::spa
     return vi;
 }
 
-/// AttributeProto: name (1), f (2), i (3), s (4), floats (7), ints (8), type (20).
+/// AttributeProto: name (1), f (2), i (3), s (4), floats (7), ints (8), strings (9), type (20).
 inline proto::Writer attribute_proto(const OnnxAttribute& a) {
     proto::Writer w;
     w.string(1, a.name);
@@ -191,6 +198,9 @@ inline proto::Writer attribute_proto(const OnnxAttribute& a) {
         break;
     case OnnxAttribute::Kind::ints:
         for (int64_t i : a.ints) w.int64(8, i);
+        break;
+    case OnnxAttribute::Kind::strings:
+        for (const auto& str : a.strings) w.string(9, str);
         break;
     }
     w.int64(20, static_cast<int64_t>(a.kind));
@@ -426,6 +436,15 @@ private:
     Value linear(const Value& x, const std::string& w, const std::string& b, TensorT y);
     Value batch_norm(nn::BatchNormBase<T, D>& bn, const Value& x, const TensorT& y);
     Value layer_norm(nn::LayerNorm<T, D>& ln, const Value& x, const TensorT& y);
+    /// One ONNX recurrent node over a time-major [T, B, in] value: (weights of each direction) -> Y [T, B,
+    /// dirs*H] (or, with `last_state`, Y_h reshaped [B, H]).
+    struct RnnWeights {
+        TensorT w_ih, w_hh, b_ih, b_hh;
+    };
+    std::string recurrent(RnnMode mode, int64_t hidden, const std::vector<RnnWeights>& dirs,
+                          const std::string& x, const std::string& name, bool last_state);
+    Value recurrent_module(nn::RecurrentBase<T, D>& r, const Value& x, const TensorT& y);
+    Value recurrent_cell(nn::RecurrentCellBase<T, D>& c, RnnMode mode, const Value& x, const TensorT& y);
     Value normalize(const Value& x, const std::vector<int64_t>& axes, double eps, const std::string& w,
                     const std::string& b, const TensorT& y);
     Value adaptive_pool(const Value& x, Size2 out, const TensorT& y);
@@ -511,6 +530,103 @@ auto OnnxGraph<T, D>::layer_norm(nn::LayerNorm<T, D>& ln, const Value& x, const 
     std::vector<int64_t> axes;
     for (int i = x.value.dim() - ns.rank(); i < x.value.dim(); ++i) axes.push_back(i);
     return normalize(x, axes, eps, w, b, y);
+}
+
+template <Scalar T, Device D>
+std::string OnnxGraph<T, D>::recurrent(RnnMode mode, int64_t hidden, const std::vector<RnnWeights>& dirs,
+                                       const std::string& x, const std::string& name, bool last_state) {
+    // ONNX's gate order, as indices of PyTorch's: LSTM i o f c <- i f g o; GRU z r h <- r z n.
+    std::vector<int64_t> order{0};
+    const char* op = "RNN";
+    if (mode == RnnMode::lstm) {
+        order = {0, 3, 1, 2};
+        op = "LSTM";
+    } else if (mode == RnnMode::gru) {
+        order = {1, 0, 2};
+        op = "GRU";
+    }
+    const auto gates = static_cast<int64_t>(order.size());
+    const auto reorder = [&](const TensorT& t, std::vector<T>& out) {
+        const std::vector<T> v = t.to_vector();
+        const int64_t per_gate = static_cast<int64_t>(v.size()) / gates;
+        for (int64_t g : order)
+            out.insert(out.end(), v.begin() + g * per_gate, v.begin() + (g + 1) * per_gate);
+    };
+    std::vector<T> w, r, b;
+    const bool bias = dirs[0].b_ih.defined();
+    for (const auto& d : dirs) {
+        reorder(d.w_ih, w);
+        reorder(d.w_hh, r);
+        if (bias) {
+            reorder(d.b_ih, b);
+            reorder(d.b_hh, b);
+        }
+    }
+    const auto nd = static_cast<int64_t>(dirs.size());
+    const int64_t in = dirs[0].w_ih.size(1);
+    std::vector<std::string> inputs{x, constant(TensorT::from({nd, gates * hidden, in}, w), name + "_W").name,
+                                    constant(TensorT::from({nd, gates * hidden, hidden}, r), name + "_R").name};
+    if (bias) inputs.push_back(constant(TensorT::from({nd, 2 * gates * hidden}, b), name + "_B").name);
+    std::vector<Attr> attrs{Attr::integer("hidden_size", hidden),
+                            Attr::text("direction", nd == 2 ? "bidirectional" : "forward")};
+    if (mode == RnnMode::rnn_relu || mode == RnnMode::rnn_tanh) {
+        const char* act = mode == RnnMode::rnn_relu ? "Relu" : "Tanh";
+        OnnxAttribute a;
+        a.name = "activations";
+        a.kind = OnnxAttribute::Kind::strings;
+        a.strings.assign(static_cast<size_t>(nd), act);
+        attrs.push_back(a);
+    }
+    if (mode == RnnMode::gru) attrs.push_back(Attr::integer("linear_before_reset", 1));
+    // Outputs Y [T, dirs, B, H] and Y_h [dirs, B, H]; only one is used.
+    const std::string y = fresh(std::string(op) + "_Y"), yh = fresh(std::string(op) + "_Y_h");
+    proto::Writer n;
+    for (const auto& i : inputs) n.string(1, i);
+    if (last_state) {
+        n.string(2, "");  // Y unused
+        n.string(2, yh);
+    } else {
+        n.string(2, y);
+    }
+    n.string(3, y);
+    n.string(4, op);
+    for (const auto& a : attrs) n.message(5, detail::attribute_proto(a));
+    nodes_.push_back(std::move(n));
+    if (last_state) return node("Reshape", {yh, int64_constant({-1, hidden})}, {}, {}, false).name;
+    const Value t = node("Transpose", {y}, {Attr::integers("perm", {0, 2, 1, 3})}, {}, false);
+    return node("Reshape", {t.name, int64_constant({0, 0, nd * hidden})}, {}, {}, false).name;
+}
+
+template <Scalar T, Device D>
+auto OnnxGraph<T, D>::recurrent_module(nn::RecurrentBase<T, D>& r, const Value& x, const TensorT& y) -> Value {
+    const bool unbatched = x.value.dim() == 2;
+    const int64_t dirs = r.bidirectional() ? 2 : 1, H = r.hidden_size();
+    std::string seq = x.name;
+    if (unbatched)
+        seq = node("Reshape", {seq, int64_constant({0, 1, r.input_size()})}, {}, {}, false).name;
+    else if (r.batch_first())
+        seq = node("Transpose", {seq}, {Attr::integers("perm", {1, 0, 2})}, {}, false).name;
+    for (int64_t l = 0; l < r.num_layers(); ++l) {
+        std::vector<RnnWeights> w;
+        for (int64_t d = 0; d < dirs; ++d)
+            w.push_back({r.weight_ih(l, d == 1), r.weight_hh(l, d == 1), r.bias_ih(l, d == 1), r.bias_hh(l, d == 1)});
+        seq = recurrent(r.mode(), H, w, seq, "l" + std::to_string(l), false);
+    }
+    if (unbatched) return node("Reshape", {seq, int64_constant({0, dirs * H})}, {}, y, x.batched);
+    if (r.batch_first()) return node("Transpose", {seq}, {Attr::integers("perm", {1, 0, 2})}, y, x.batched);
+    return node("Identity", {seq}, {}, y, x.batched);
+}
+
+template <Scalar T, Device D>
+auto OnnxGraph<T, D>::recurrent_cell(nn::RecurrentCellBase<T, D>& c, RnnMode mode, const Value& x,
+                                     const TensorT& y) -> Value {
+    // One step from a zero state: the input as a sequence of length 1, the last hidden state out.
+    const bool single = x.value.dim() == 1;
+    const std::string seq = node("Reshape", {x.name, int64_constant({1, -1, c.input_size()})}, {}, {}, false).name;
+    const std::string h = recurrent(mode, c.hidden_size(), {{c.weight_ih(), c.weight_hh(), c.bias_ih(), c.bias_hh()}},
+                                    seq, "cell", true);
+    if (single) return node("Reshape", {h, int64_constant({c.hidden_size()})}, {}, y, false);
+    return node("Identity", {h}, {}, y, x.batched);
 }
 
 template <Scalar T, Device D>
@@ -692,6 +808,14 @@ auto OnnxGraph<T, D>::dispatch(nn::Module<T, D>& m, const Value& x) -> Value {
     }
     if (auto* bn = dynamic_cast<nn::BatchNormBase<T, D>*>(&m)) return batch_norm(*bn, x, y());
     if (auto* ln = dynamic_cast<nn::LayerNorm<T, D>*>(&m)) return layer_norm(*ln, x, y());
+    if (auto* r = dynamic_cast<nn::RecurrentBase<T, D>*>(&m)) return recurrent_module(*r, x, y());
+    if (auto* c = dynamic_cast<nn::LSTMCell<T, D>*>(&m)) return recurrent_cell(*c, RnnMode::lstm, x, y());
+    if (auto* c = dynamic_cast<nn::GRUCell<T, D>*>(&m)) return recurrent_cell(*c, RnnMode::gru, x, y());
+    if (auto* c = dynamic_cast<nn::RNNCell<T, D>*>(&m)) {
+        // The cell's nonlinearity shows only in its description ("nonlinearity=relu"; tanh by default).
+        const bool relu = m.describe().find("nonlinearity=relu") != std::string::npos;
+        return recurrent_cell(*c, relu ? RnnMode::rnn_relu : RnnMode::rnn_tanh, x, y());
+    }
     if (auto* f = dynamic_cast<nn::Flatten<T, D>*>(&m)) {
         Value v = flatten(x, f->start_dim(), f->end_dim());
         return v;
