@@ -280,12 +280,12 @@ TEST_CASE("onnx: an MLP's file decodes to its ModelProto, nodes and initializers
     // The weights, under their state_dict names, hold the parameters' bytes (float32 = 1).
     const auto named = net->named_parameters();
     REQUIRE(m.inits.size() == named.size());
-    for (const auto& [name, t] : named) {
-        const Init* init = find_init(m, name);
-        REQUIRE_MESSAGE(init != nullptr, name);
+    for (const auto& entry : named) {  // no structured binding: clang 14 cannot capture one in a CHECK
+        const Init* init = find_init(m, entry.first);
+        REQUIRE_MESSAGE(init != nullptr, entry.first);
         CHECK(init->type == 1);
-        CHECK(init->dims == t.shape().to_vector());
-        CHECK(init->raw == bytes_of(t));
+        CHECK(init->dims == entry.second.shape().to_vector());
+        CHECK(init->raw == bytes_of(entry.second));
     }
     // The batch is symbolic in the input and the output.
     REQUIRE(m.inputs.size() == 1);
