@@ -22,6 +22,8 @@
 ///   OptimFamily        step_many (every rule of TAPEGRAD_OPTIM_RULES), fill_many, scale_many,  optim
 ///                      norm_many
 ///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
+///   AttentionFamily    gemm_batched, layer_norm(_backward), masked_softmax                    attention
+///   RnnFamily          rnn/lstm/gru_cell_forward(_backward): fused gate nonlinearities      rnn
 ///   IndexFamily        memory for int64/int32/uint8, convert, compare, arg_reduce_axis,       index
 ///                      copy_strided, find_out_of_range, embedding, index_select_axis,
 ///                      gather_axis, where, masked_fill, with their backwards
@@ -31,6 +33,7 @@
 /// The device-neutral pieces the primitives share live in backend/common/: the functors (with their one
 /// list), the Strided and Window2d plans, the multi-tensor tables, the counter RNG and the optimizer rules.
 
+#include <tapegrad/backend/common/attention_mask.hpp>
 #include <tapegrad/backend/common/functor_list.hpp>
 #include <tapegrad/backend/common/index_plan.hpp>
 #include <tapegrad/backend/common/multi_tensor.hpp>
@@ -134,6 +137,13 @@ concept RandomDataOf = requires(int64_t n, T* p, const T* c, double prob, uint64
 };
 
 template <class B, class T>
+concept AttentionOf = requires(int64_t n, T v, T* p, const T* c, bool flag, SoftmaxMask<T> m) {
+    B::gemm_batched(flag, flag, n, n, n, n, v, c, n, c, n, v, p, n);
+    B::layer_norm(n, n, c, c, c, v, p, p, p);
+    B::layer_norm_backward(n, n, c, c, c, c, c, p, p, p);
+    B::masked_softmax(n, n, n, c, m, m, flag, p);
+};
+template <class B, class T>
 concept IndexOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* ci, int64_t* i, const uint8_t* cm,
                            uint8_t* m, const Strided& s, const GatherPlan& g, bool flag) {
     B::compare(s, CompareOp::eq, c, c, m);
@@ -191,6 +201,27 @@ concept OptimFamily = contract::OptimOf<B, float> && contract::OptimOf<B, double
 template <class B>
 concept RandomDataFamily = contract::RandomDataOf<B, float> && contract::RandomDataOf<B, double>;
 
+/// Sequence models: strided batched products, layer norm over rows with its backward, the masked (and
+/// causal) row softmax of attention scores.
+template <class B>
+concept AttentionFamily = contract::AttentionOf<B, float> && contract::AttentionOf<B, double>;
+
+namespace contract {
+template <class B, class T>
+concept RnnOf = requires(int64_t n, T* p, const T* c, const int64_t* len, bool flag) {
+    B::rnn_cell_forward(n, n, n, len, flag, c, p, p, p);
+    B::rnn_cell_backward(n, n, n, len, flag, c, c, p, p);
+    B::lstm_cell_forward(n, n, n, len, c, c, p, p, p, p);
+    B::lstm_cell_backward(n, n, n, len, c, c, c, p, p, p);
+    B::gru_cell_forward(n, n, n, len, c, p, c, p, p);
+    B::gru_cell_backward(n, n, n, len, c, c, c, c, p, p, p);
+};
+}  // namespace contract
+
+/// Recurrent cells: one time step's fused gate nonlinearities (Elman tanh/relu, LSTM, GRU) and their
+/// backwards, with per-row lengths masking (ops/rnn.hpp runs the time loop and the products around them).
+template <class B>
+concept RnnFamily = contract::RnnOf<B, float> && contract::RnnOf<B, double>;
 /// Index tensors and the index ops: memory, conversions, comparisons and arg-reductions for every element
 /// type (float, double, int64, int32, uint8 masks); the range check of ids; embedding, index_select,
 /// gather, where and masked_fill with their deterministic backwards, for float and double.
@@ -207,6 +238,7 @@ concept IndexFamily =
 template <class D>
 concept Backend = Device<D> && MemoryFamily<Ops<D>> && ElementwiseFamily<Ops<D>> && ReductionFamily<Ops<D>> &&
                   BlasFamily<Ops<D>> && SoftmaxLossFamily<Ops<D>> && ConvPoolFamily<Ops<D>> && NormFamily<Ops<D>> &&
-                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>>;
+                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>> && AttentionFamily<Ops<D>> &&
+                  RnnFamily<Ops<D>> && IndexFamily<Ops<D>>;
 
 }  // namespace tapegrad::backend

@@ -5,6 +5,7 @@
 /// Call sites spell a primitive `backend::Ops<D>::name(...)` whatever its family.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cpu/attention.hpp>
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
@@ -14,6 +15,7 @@
 #include <tapegrad/backend/cpu/optim.hpp>
 #include <tapegrad/backend/cpu/random_data.hpp>
 #include <tapegrad/backend/cpu/reduce.hpp>
+#include <tapegrad/backend/cpu/rnn.hpp>
 #include <tapegrad/backend/cpu/softmax_loss.hpp>
 #include <tapegrad/core/device.hpp>
 
@@ -30,9 +32,10 @@ struct Ops<Cpu> : CpuMemory,
                   CpuNorm,
                   CpuOptim,
                   CpuRandomData,
+                  CpuAttention,
+                  CpuRnn,
                   CpuIndex {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
-static_assert(IndexFamily<Ops<Cpu>>, "Ops<Cpu> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend

@@ -5,6 +5,7 @@
 /// enqueued on `cuda::stream()`.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cuda/attention.hpp>
 #include <tapegrad/backend/cuda/blas.hpp>
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
@@ -15,6 +16,7 @@
 #include <tapegrad/backend/cuda/optim.hpp>
 #include <tapegrad/backend/cuda/random_data.hpp>
 #include <tapegrad/backend/cuda/reduce.hpp>
+#include <tapegrad/backend/cuda/rnn.hpp>
 #include <tapegrad/backend/cuda/softmax_loss.hpp>
 
 namespace tapegrad::backend {
@@ -30,9 +32,10 @@ struct Ops<Cuda> : CudaMemory,
                    CudaNorm,
                    CudaOptim,
                    CudaRandomData,
+                   CudaAttention,
+                   CudaRnn,
                    CudaIndex {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
-static_assert(IndexFamily<Ops<Cuda>>, "Ops<Cuda> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend
