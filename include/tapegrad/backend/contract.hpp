@@ -143,6 +143,7 @@ concept AttentionOf = requires(int64_t n, T v, T* p, const T* c, bool flag, Soft
     B::layer_norm_backward(n, n, c, c, c, c, c, p, p, p);
     B::masked_softmax(n, n, n, c, m, m, flag, p);
 };
+
 template <class B, class T>
 concept IndexOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* ci, int64_t* i, const uint8_t* cm,
                            uint8_t* m, const Strided& s, const GatherPlan& g, bool flag) {
@@ -222,6 +223,7 @@ concept RnnOf = requires(int64_t n, T* p, const T* c, const int64_t* len, bool f
 /// backwards, with per-row lengths masking (ops/rnn.hpp runs the time loop and the products around them).
 template <class B>
 concept RnnFamily = contract::RnnOf<B, float> && contract::RnnOf<B, double>;
+
 /// Index tensors and the index ops: memory, conversions, comparisons and arg-reductions for every element
 /// type (float, double, int64, int32, uint8 masks); the range check of ids; embedding, index_select,
 /// gather, where and masked_fill with their deterministic backwards, for float and double.
