@@ -143,11 +143,10 @@ workloads::Metrics lstm_rep(const std::string& workload, bool warmup) {
     const workloads::LstmSpec s = workloads::lstm_spec(workload);
     const auto init = workloads::initial_lstm(s);
     tg::Generator gen(workloads::init_seed);
-    TensorF emb = TensorF::empty({s.V, s.E});
-    emb.requires_grad_();
+    nn::Embedding<float> emb(s.V, s.E, gen);
     nn::LSTM<float> lstm(s.E, s.H, gen, {.batch_first = true});
     nn::Linear<float> fc(s.H, s.V, gen);
-    std::vector<TensorF> params{emb};
+    std::vector<TensorF> params = emb.parameters();
     for (const TensorF& p : lstm.parameters()) params.push_back(p);
     for (const TensorF& p : fc.parameters()) params.push_back(p);
     for (size_t i = 0; i < params.size(); ++i)
@@ -156,16 +155,13 @@ workloads::Metrics lstm_rep(const std::string& workload, bool warmup) {
     const int steps = workloads::lstm_warmup_steps + workloads::lstm_timed_steps;
     const std::vector<int64_t> tokens = workloads::lstm_tokens(s, steps);
     std::vector<int64_t> inputs, targets;
-    // The embedding lookup as a product with one-hot rows (the same values and gradients as a lookup).
-    TensorF onehot = TensorF::zeros({s.B * s.T, s.V});
+    tg::TensorL ids = tg::TensorL::zeros({s.B, s.T});
     float last = 0;
     const auto step = [&](int i) {
         workloads::lstm_batch(s, tokens, i, inputs, targets);
-        onehot.zero_();
-        for (size_t r = 0; r < inputs.size(); ++r) onehot.data()[static_cast<int64_t>(r) * s.V + inputs[r]] = 1.0f;
+        std::copy(inputs.begin(), inputs.end(), ids.data());
         opt.zero_grad();
-        const TensorF x = tg::matmul(onehot, emb).reshape({s.B, s.T, s.E});
-        const TensorF logits = fc(lstm(x)).reshape({s.B * s.T, s.V});
+        const TensorF logits = fc(lstm(emb(ids))).reshape({s.B * s.T, s.V});
         const TensorF loss = nn::cross_entropy(logits, targets);
         loss.backward();
         tg::optim::clip_grad_norm_(params, workloads::lstm_clip);
