@@ -47,8 +47,6 @@
 #include <tapegrad/nn/pooling.hpp>
 #include <tapegrad/nn/dropout.hpp>
 #include <tapegrad/nn/batchnorm.hpp>
-// decoding: greedy search, beam search and sampling over a step function
-#include <tapegrad/nn/decoding.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>
