@@ -34,6 +34,10 @@
 #include <tapegrad/ops/batch_norm.hpp>
 #include <tapegrad/ops/dropout.hpp>
 #include <tapegrad/ops/transfer.hpp>
+#include <tapegrad/ops/stack.hpp>
+#include <tapegrad/ops/layer_norm.hpp>
+#include <tapegrad/ops/attention.hpp>
+#include <tapegrad/ops/rnn.hpp>
 
 // nn: modules (layers, activations, losses as function objects, containers) and metrics
 #include <tapegrad/nn/module.hpp>
@@ -47,6 +51,10 @@
 #include <tapegrad/nn/pooling.hpp>
 #include <tapegrad/nn/dropout.hpp>
 #include <tapegrad/nn/batchnorm.hpp>
+#include <tapegrad/nn/layer_norm.hpp>
+#include <tapegrad/nn/attention.hpp>
+#include <tapegrad/nn/transformer.hpp>
+#include <tapegrad/nn/rnn.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>

@@ -5,6 +5,7 @@
 /// Call sites spell a primitive `backend::Ops<D>::name(...)` whatever its family.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cpu/attention.hpp>
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
@@ -13,6 +14,7 @@
 #include <tapegrad/backend/cpu/optim.hpp>
 #include <tapegrad/backend/cpu/random_data.hpp>
 #include <tapegrad/backend/cpu/reduce.hpp>
+#include <tapegrad/backend/cpu/rnn.hpp>
 #include <tapegrad/backend/cpu/softmax_loss.hpp>
 #include <tapegrad/core/device.hpp>
 
@@ -28,7 +30,9 @@ struct Ops<Cpu> : CpuMemory,
                   CpuConvPool,
                   CpuNorm,
                   CpuOptim,
-                  CpuRandomData {};
+                  CpuRandomData,
+                  CpuAttention,
+                  CpuRnn {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
 

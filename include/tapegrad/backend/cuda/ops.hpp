@@ -5,6 +5,7 @@
 /// enqueued on `cuda::stream()`.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cuda/attention.hpp>
 #include <tapegrad/backend/cuda/blas.hpp>
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
@@ -14,6 +15,7 @@
 #include <tapegrad/backend/cuda/optim.hpp>
 #include <tapegrad/backend/cuda/random_data.hpp>
 #include <tapegrad/backend/cuda/reduce.hpp>
+#include <tapegrad/backend/cuda/rnn.hpp>
 #include <tapegrad/backend/cuda/softmax_loss.hpp>
 
 namespace tapegrad::backend {
@@ -28,7 +30,9 @@ struct Ops<Cuda> : CudaMemory,
                    CudaConvPool,
                    CudaNorm,
                    CudaOptim,
-                   CudaRandomData {};
+                   CudaRandomData,
+                   CudaAttention,
+                   CudaRnn {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
 
