@@ -11,6 +11,10 @@
 // trained with the cross-entropy of the next character, reported in bits per character (bpc = loss / ln 2;
 // a uniform guess over the ~100 byte values costs 6.6 bpc, a good model of English about 1.5).
 //
+// The recurrent layer is the library's nn::RNN, nn::LSTM or nn::GRU (PyTorch's layouts, one fused op per
+// layer over all time steps); examples/common/recurrent.hpp spells out the same cell equations with
+// elementary ops, as the seq2seq lesson's decoder uses them one step at a time.
+//
 // Truncated backpropagation through time (TBPTT). The text is cut into B = 32 streams read side by side;
 // each training step unrolls the network over the next T = 64 characters of every stream, backpropagates
 // through those 64 steps and updates. The state h is carried on to the next step (the model remembers the
@@ -34,6 +38,7 @@
 #include "common/recurrent.hpp"
 
 #include <tapegrad/nn/decoding.hpp>
+#include <tapegrad/nn/rnn.hpp>
 #include <tapegrad/optim/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
 #include <tapegrad/util/svg_plot.hpp>
@@ -56,61 +61,55 @@ using tg::TensorF;
 
 namespace {
 
+using State = nn::RecurrentState<float>;  // h (and c for the LSTM): [layers, B, H]; undefined = zeros
+
 class CharLM : public nn::Module<float> {
 public:
     CharLM(examples::CellKind kind, int64_t vocab, int64_t embed, int64_t hidden, int64_t layers, tg::Generator& gen)
         : vocab_(vocab), hidden_(hidden) {
         embedding = register_parameter("embedding.weight", TensorF::normal({vocab, embed}, 0.0f, 1.0f, gen));
-        for (int64_t l = 0; l < layers; ++l)
-            cells.push_back(register_module("cell" + std::to_string(l),
-                                            std::make_shared<examples::RecurrentCell>(kind, l == 0 ? embed : hidden, hidden, gen)));
+        const nn::RecurrentOptions opt{.num_layers = layers, .batch_first = true};
+        if (kind == examples::CellKind::rnn)
+            rnn = register_module("rnn", std::make_shared<nn::RNN<float>>(embed, hidden, gen,
+                                                                         nn::RNNOptions{.num_layers = layers, .batch_first = true}));
+        else if (kind == examples::CellKind::lstm)
+            rnn = register_module("rnn", std::make_shared<nn::LSTM<float>>(embed, hidden, gen, opt));
+        else
+            rnn = register_module("rnn", std::make_shared<nn::GRU<float>>(embed, hidden, gen, opt));
         head = register_module("head", std::make_shared<nn::Linear<float>>(hidden, vocab, gen));
     }
 
-    [[nodiscard]] std::vector<examples::RecurrentState> zero_state(int64_t batch) const {
-        std::vector<examples::RecurrentState> s;
-        for (const auto& c : cells) s.push_back(c->zero_state(batch));
-        return s;
+    /// Embedded tokens [B * T] (stream-major) -> [B, T, E]: a one-hot product, which is an embedding lookup.
+    [[nodiscard]] TensorF embed(const std::vector<int64_t>& tokens, int64_t B, int64_t T) const {
+        return tg::reshape(tg::matmul(examples::one_hot(tokens, vocab_), embedding), {B, T, embedding.size(1)});
     }
 
-    /// Tokens [B * T] (stream-major) -> logits [B * T, V]; `state` (one per layer) is read and updated.
-    TensorF run(const std::vector<int64_t>& tokens, int64_t B, int64_t T, std::vector<examples::RecurrentState>& state) const {
-        TensorF x = tg::matmul(examples::one_hot(tokens, vocab_), embedding);  // an embedding lookup: [B*T, E]
-        for (size_t l = 0; l < cells.size(); ++l) {
-            const examples::RecurrentCell& cell = *cells[l];
-            const int64_t G = cell.gates() * hidden_;
-            const TensorF gi = tg::reshape(cell.project(x), {B, T, G});  // all steps' input projections in one product
-            std::vector<TensorF> outs;
-            for (int64_t t = 0; t < T; ++t) {
-                state[l] = cell.step(tg::reshape(tg::slice(gi, 1, t, t + 1), {B, G}), state[l]);
-                outs.push_back(tg::reshape(state[l].h, {B, 1, hidden_}));
-            }
-            x = tg::reshape(tg::concat(outs, 1), {B * T, hidden_});
-        }
-        return head->forward(x);
+    /// Tokens [B * T] (stream-major) -> logits [B * T, V]; `state` is read and replaced by the final state.
+    TensorF run(const std::vector<int64_t>& tokens, int64_t B, int64_t T, State& state) const {
+        const nn::RecurrentOutput<float> r = rnn->forward(embed(tokens, B, T), state);  // all T steps, all layers
+        state = {r.h_n, r.c_n};
+        return head->forward(tg::reshape(r.output, {B * T, hidden_}));
     }
 
     TensorF forward(const TensorF& x) override { return x; }  // (used through run)
 
     TensorF embedding;
-    std::vector<std::shared_ptr<examples::RecurrentCell>> cells;
+    std::shared_ptr<nn::RecurrentBase<float>> rnn;
     std::shared_ptr<nn::Linear<float>> head;
 
 private:
     int64_t vocab_, hidden_;
 };
 
-void detach(std::vector<examples::RecurrentState>& state) {
-    for (auto& s : state) {
-        s.h = s.h.detach();
-        if (s.c.defined()) s.c = s.c.detach();
-    }
+void detach(State& state) {
+    if (state.h.defined()) state.h = state.h.detach();
+    if (state.c.defined()) state.c = state.c.detach();
 }
 
 /// Validation bits per character: the text read in B streams of T-step windows, the state carried.
 double bits_per_char(const CharLM& model, const std::vector<int64_t>& tokens, int64_t B, int64_t T) {
     tg::NoGradGuard no_grad;
-    std::vector<examples::RecurrentState> state = model.zero_state(B);
+    State state;
     std::vector<int64_t> in, target;
     double sum = 0;
     const int64_t batches = examples::tbptt_batches(static_cast<int64_t>(tokens.size()), B, T);
@@ -126,32 +125,28 @@ double bits_per_char(const CharLM& model, const std::vector<int64_t>& tokens, in
 std::vector<double> gradient_by_distance(const CharLM& model, const std::vector<int64_t>& tokens, int64_t L, int64_t windows) {
     std::vector<int64_t> in, target;
     examples::tbptt_batch(tokens, windows, L, 0, in, target);
-    std::vector<TensorF> xs;
+    TensorF x;
     {
         tg::NoGradGuard no_grad;
-        const TensorF emb = tg::reshape(tg::matmul(examples::one_hot(in, model.embedding.size(0)), model.embedding),
-                                        {windows, L, model.embedding.size(1)});
-        for (int64_t t = 0; t < L; ++t)
-            xs.push_back(tg::reshape(tg::slice(emb, 1, t, t + 1), {windows, emb.size(2)}).clone().detach().requires_grad_());
+        x = model.embed(in, windows, L).clone();
     }
-    std::vector<examples::RecurrentState> state = model.zero_state(windows);
-    TensorF h;
-    for (int64_t t = 0; t < L; ++t) {
-        TensorF x = xs[static_cast<size_t>(t)];
-        for (size_t l = 0; l < model.cells.size(); ++l) {
-            state[l] = model.cells[l]->step(model.cells[l]->project(x), state[l]);
-            x = state[l].h;
-        }
-        h = x;
-    }
+    x.requires_grad_();  // a leaf: x.grad() [W, L, E] holds d loss / d x_t for every step t
+    const nn::RecurrentOutput<float> r = model.rnn->forward(x, State{});
+    const TensorF h_last = tg::reshape(tg::slice(r.output, 1, L - 1, L), {windows, r.output.size(2)});
     std::vector<int64_t> last;
     for (int64_t w = 0; w < windows; ++w) last.push_back(target[static_cast<size_t>(w * L + L - 1)]);
-    nn::cross_entropy(model.head->forward(h), last).backward();
+    nn::cross_entropy(model.head->forward(h_last), last).backward();
+    const std::vector<float> g = x.grad().to_vector();
+    const int64_t E = x.size(2);
     std::vector<double> norms;
     for (int64_t k = 0; k < L; ++k) {
-        const TensorF g = xs[static_cast<size_t>(L - 1 - k)].grad();
+        const int64_t t = L - 1 - k;
         double sq = 0;
-        for (const float v : g.to_vector()) sq += static_cast<double>(v) * v;
+        for (int64_t w = 0; w < windows; ++w)
+            for (int64_t e = 0; e < E; ++e) {
+                const double v = g[static_cast<size_t>((w * L + t) * E + e)];
+                sq += v * v;
+            }
         norms.push_back(std::sqrt(sq / static_cast<double>(windows)));
     }
     return norms;
@@ -160,31 +155,20 @@ std::vector<double> gradient_by_distance(const CharLM& model, const std::vector<
 /// `length` characters drawn from the model after "%\n" (the start of a new quotation).
 std::string sample_text(const CharLM& model, const examples::Corpus& corpus, int64_t length, double temperature, uint64_t seed) {
     tg::NoGradGuard no_grad;
-    std::vector<examples::RecurrentState> primed = model.zero_state(1);
-    const std::vector<int64_t> prime = corpus.encode("%");
-    static_cast<void>(model.run(prime, 1, 1, primed));
-    // The state as decoding tensors: h (and c) of every layer, in order.
-    std::vector<TensorF> state;
-    for (const auto& s : primed) {
-        state.push_back(s.h);
-        if (s.c.defined()) state.push_back(s.c);
-    }
-    const auto step = [&model](const std::vector<int64_t>& tokens, const std::vector<TensorF>& st) {
-        std::vector<examples::RecurrentState> s;
-        size_t i = 0;
-        for (const auto& cell : model.cells) {
-            examples::RecurrentState r{st[i++], {}};
-            if (cell->kind() == examples::CellKind::lstm) r.c = st[i++];
-            s.push_back(r);
-        }
-        const TensorF logits = model.run(tokens, static_cast<int64_t>(tokens.size()), 1, s);
-        std::vector<TensorF> next;
-        for (const auto& r : s) {
-            next.push_back(r.h);
-            if (r.c.defined()) next.push_back(r.c);
-        }
-        return nn::DecodeStep<float>{tg::log_softmax(logits, 1), next};
+    State primed;
+    static_cast<void>(model.run(corpus.encode("%"), 1, 1, primed));
+    // Decoding states have their rows first: h and c as [R, layers, H].
+    const auto rows_first = [](const State& s) {
+        std::vector<TensorF> v{tg::transpose(s.h, 0, 1)};
+        if (s.c.defined()) v.push_back(tg::transpose(s.c, 0, 1));
+        return v;
     };
+    const auto step = [&](const std::vector<int64_t>& tokens, const std::vector<TensorF>& st) {
+        State s{tg::transpose(st[0], 0, 1), st.size() > 1 ? tg::transpose(st[1], 0, 1) : TensorF{}};
+        const TensorF logits = model.run(tokens, static_cast<int64_t>(tokens.size()), 1, s);
+        return nn::DecodeStep<float>{tg::log_softmax(logits, 1), rows_first(s)};
+    };
+    const std::vector<TensorF> state = rows_first(primed);
     tg::Generator gen(seed);
     const auto h = nn::sample_decode(step, corpus.encode("\n"), state, {.temperature = temperature, .max_length = length}, gen);
     std::string text;
@@ -268,7 +252,7 @@ int main(int argc, char** argv) {
         std::vector<int64_t> in, target;
         double val_bpc = 0;
         for (int epoch = 1; epoch <= epochs; ++epoch) {
-            std::vector<examples::RecurrentState> state = model.zero_state(batch);
+            State state;  // zeros
             examples::ProgressBar bar(epoch, epochs, batches);
             double loss_sum = 0;
             for (int64_t k = 0; k < batches; ++k) {
