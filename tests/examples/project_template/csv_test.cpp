@@ -9,8 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -135,14 +133,4 @@ TEST_CASE("Standardizer: mean 0 and spread 1 on the rows it was fitted on; a con
     CHECK(x[0] + x[2] + x[4] == doctest::Approx(0.0).epsilon(1e-6));
     CHECK(x[1] == 0.0f);
     CHECK(x[7] == -5.0f);
-}
-
-TEST_CASE("the template's shipped CSV files load") {
-    const std::filesystem::path dir = std::filesystem::path(__FILE__).parent_path() / "../../../examples/project_template/data";
-    const auto t = project::read_csv((dir / "penguins.csv").string());
-    CHECK(t.rows.size() == 344);
-    const auto p = project::make_problem(t, "species", {}, project::Task::classify);
-    CHECK(p.classes == std::vector<std::string>{"Adelie", "Chinstrap", "Gentoo"});
-    const auto fresh = project::read_csv((dir / "new_penguins.csv").string());
-    CHECK(project::features_by_name(fresh, p.features).size() == fresh.rows.size() * 4);
 }
