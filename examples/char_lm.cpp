@@ -29,8 +29,9 @@
 // A GRU does the same with h_t = n + z (h_{t-1} - n). --grad-svg draws ||d loss_t / d x_{t-k}|| against the
 // distance k for the trained model(s) (log scale): the RNN's line falls far faster than the LSTM's.
 //
-// Measured on a shared 2-core VM (the README's learning path has the table for the three cells and the
-// same LSTM in LibTorch, bench/char_lm_libtorch.cpp, which reads the same text and runs the same schedule).
+// Measured (README, "Lesson 8's closing note": --hidden 128 --max-steps 1000, seed 1): validation 2.839 bpc for
+// the RNN, 2.858 for the LSTM, 2.684 for the GRU, and 2.872 for the same LSTM and schedule in LibTorch
+// (bench/char_lm_libtorch.cpp, which reads the same text through examples/common/fortunes.hpp).
 
 #include "common/cli.hpp"
 #include "common/fortunes.hpp"
