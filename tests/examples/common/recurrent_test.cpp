@@ -1,5 +1,5 @@
 // Tests for examples/common/recurrent.hpp: the lessons' RNN, LSTM and GRU cells against their equations
-// computed by hand, and their gradients against finite differences.
+// computed by hand, and their gradients through time against central differences.
 
 #include "../../../examples/common/recurrent.hpp"
 
@@ -42,9 +42,9 @@ TEST_CASE("recurrent cells: one step equals PyTorch's equations (gate orders i,f
     CHECK_THROWS_AS(examples::parse_cell("transformer"), std::invalid_argument);
 }
 
-TEST_CASE("recurrent cells: backpropagation through three steps passes gradcheck") {
-    // The cells are float; gradcheck evaluates in double through a float model, so compare loosely by
-    // checking the analytic gradient of the input against a central difference by hand.
+TEST_CASE("recurrent cells: backpropagation through three steps matches central differences") {
+    // The cells hold float parameters, so the check is loose: the input's gradient against a central
+    // difference in float.
     tapegrad::Generator gen(5);
     for (const auto kind : {examples::CellKind::rnn, examples::CellKind::lstm, examples::CellKind::gru}) {
         CAPTURE(examples::cell_name(kind));
