@@ -160,7 +160,9 @@ std::string sample_text(const CharLM& model, const examples::Corpus& corpus, int
     static_cast<void>(model.run(corpus.encode("%"), 1, 1, primed));
     // Decoding states have their rows first: h and c as [R, layers, H].
     const auto rows_first = [](const State& s) {
-        std::vector<TensorF> v{tg::transpose(s.h, 0, 1)};
+        std::vector<TensorF> v;
+        v.reserve(2);
+        v.push_back(tg::transpose(s.h, 0, 1));
         if (s.c.defined()) v.push_back(tg::transpose(s.c, 0, 1));
         return v;
     };
