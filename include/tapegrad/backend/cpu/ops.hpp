@@ -9,6 +9,7 @@
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
+#include <tapegrad/backend/cpu/index.hpp>
 #include <tapegrad/backend/cpu/memory.hpp>
 #include <tapegrad/backend/cpu/norm.hpp>
 #include <tapegrad/backend/cpu/optim.hpp>
@@ -32,8 +33,10 @@ struct Ops<Cpu> : CpuMemory,
                   CpuOptim,
                   CpuRandomData,
                   CpuAttention,
-                  CpuRnn {};
+                  CpuRnn,
+                  CpuIndex {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
+static_assert(IndexFamily<Ops<Cpu>>, "Ops<Cpu> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend

@@ -10,6 +10,7 @@
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
 #include <tapegrad/backend/cuda/elementwise.hpp>
+#include <tapegrad/backend/cuda/index.hpp>
 #include <tapegrad/backend/cuda/memory.hpp>
 #include <tapegrad/backend/cuda/norm.hpp>
 #include <tapegrad/backend/cuda/optim.hpp>
@@ -32,8 +33,10 @@ struct Ops<Cuda> : CudaMemory,
                    CudaOptim,
                    CudaRandomData,
                    CudaAttention,
-                   CudaRnn {};
+                   CudaRnn,
+                   CudaIndex {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
+static_assert(IndexFamily<Ops<Cuda>>, "Ops<Cuda> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend
