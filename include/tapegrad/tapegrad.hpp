@@ -58,6 +58,8 @@
 #include <tapegrad/nn/transformer.hpp>
 #include <tapegrad/nn/rnn.hpp>
 #include <tapegrad/nn/embedding.hpp>
+// decoding: greedy search, beam search and sampling over a step function
+#include <tapegrad/nn/decoding.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>
