@@ -11,9 +11,10 @@
 // trained with the cross-entropy of the next character, reported in bits per character (bpc = loss / ln 2;
 // a uniform guess over the ~100 byte values costs 6.6 bpc, a good model of English about 1.5).
 //
-// The recurrent layer is the library's nn::RNN, nn::LSTM or nn::GRU (PyTorch's layouts, one fused op per
-// layer over all time steps); examples/common/recurrent.hpp spells out the same cell equations with
-// elementary ops, as the seq2seq lesson's decoder uses them one step at a time.
+// The layers are the library's, with PyTorch's names and layouts: nn::Embedding looks up each character's
+// vector by its id (a tg::TensorL of int64 ids; its gradient adds into the rows of the ids seen), and the
+// recurrent layer is nn::RNN, nn::LSTM or nn::GRU (one fused op per layer over all time steps), so the
+// state_dict (embedding.weight, rnn.weight_ih_l0, ..., head.weight) is torch.nn's.
 //
 // Truncated backpropagation through time (TBPTT). The text is cut into B = 32 streams read side by side;
 // each training step unrolls the network over the next T = 64 characters of every stream, backpropagates
@@ -36,9 +37,9 @@
 #include "common/cli.hpp"
 #include "common/fortunes.hpp"
 #include "common/progress.hpp"
-#include "common/recurrent.hpp"
 
 #include <tapegrad/nn/decoding.hpp>
+#include <tapegrad/nn/embedding.hpp>
 #include <tapegrad/nn/rnn.hpp>
 #include <tapegrad/optim/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
@@ -66,23 +67,24 @@ using State = nn::RecurrentState<float>;  // h (and c for the LSTM): [layers, B,
 
 class CharLM : public nn::Module<float> {
 public:
-    CharLM(examples::CellKind kind, int64_t vocab, int64_t embed, int64_t hidden, int64_t layers, tg::Generator& gen)
-        : vocab_(vocab), hidden_(hidden) {
-        embedding = register_parameter("embedding.weight", TensorF::normal({vocab, embed}, 0.0f, 1.0f, gen));
+    /// cell: "rnn", "lstm" or "gru".
+    CharLM(const std::string& cell, int64_t vocab, int64_t embed, int64_t hidden, int64_t layers, tg::Generator& gen)
+        : hidden_(hidden) {
+        embedding = register_module("embedding", std::make_shared<nn::Embedding<float>>(vocab, embed, gen));
         const nn::RecurrentOptions opt{.num_layers = layers, .batch_first = true};
-        if (kind == examples::CellKind::rnn)
+        if (cell == "rnn")
             rnn = register_module("rnn", std::make_shared<nn::RNN<float>>(embed, hidden, gen,
                                                                          nn::RNNOptions{.num_layers = layers, .batch_first = true}));
-        else if (kind == examples::CellKind::lstm)
+        else if (cell == "lstm")
             rnn = register_module("rnn", std::make_shared<nn::LSTM<float>>(embed, hidden, gen, opt));
         else
             rnn = register_module("rnn", std::make_shared<nn::GRU<float>>(embed, hidden, gen, opt));
         head = register_module("head", std::make_shared<nn::Linear<float>>(hidden, vocab, gen));
     }
 
-    /// Embedded tokens [B * T] (stream-major) -> [B, T, E]: a one-hot product, which is an embedding lookup.
+    /// Embedded tokens [B * T] (stream-major) -> [B, T, E]: the ids as an int64 tensor [B, T], looked up.
     [[nodiscard]] TensorF embed(const std::vector<int64_t>& tokens, int64_t B, int64_t T) const {
-        return tg::reshape(tg::matmul(examples::one_hot(tokens, vocab_), embedding), {B, T, embedding.size(1)});
+        return embedding->forward(tg::TensorL::from({B, T}, tokens));
     }
 
     /// Tokens [B * T] (stream-major) -> logits [B * T, V]; `state` is read and replaced by the final state.
@@ -94,12 +96,12 @@ public:
 
     TensorF forward(const TensorF& x) override { return x; }  // (used through run)
 
-    TensorF embedding;
+    std::shared_ptr<nn::Embedding<float>> embedding;
     std::shared_ptr<nn::RecurrentBase<float>> rnn;
     std::shared_ptr<nn::Linear<float>> head;
 
 private:
-    int64_t vocab_, hidden_;
+    int64_t hidden_;
 };
 
 void detach(State& state) {
@@ -238,9 +240,8 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         const examples::Corpus corpus = examples::read_fortunes(data_dir);
         const std::vector<int64_t> train = corpus.encode(corpus.train), val = corpus.encode(corpus.val);
-        const examples::CellKind kind = examples::parse_cell(cell_name);
         tg::Generator gen(seed);
-        CharLM model(kind, corpus.vocab_size(), embed, hidden, layers, gen);
+        CharLM model(cell_name, corpus.vocab_size(), embed, hidden, layers, gen);
         tg::optim::Adam<float> opt(model.parameters(), {.lr = lr});
         int64_t batches = examples::tbptt_batches(static_cast<int64_t>(train.size()), batch, steps);
         if (max_steps > 0) batches = std::min(batches, max_steps);
