@@ -10,9 +10,11 @@
 // output character depends on the format: the year is at the end of "5 mar 2019", in the middle of
 // "March 5, 2019", two digits in "03/05/19".
 //
-// Encoder-decoder. A recurrent encoder (a GRU, examples/common/recurrent.hpp) reads the input one
-// character at a time, h_s = GRU(embed(x_s), h_{s-1}). A second GRU, the decoder, writes the output one
-// character at a time, each step fed the previous output character, and a linear layer + softmax turns its
+// Encoder-decoder. A recurrent encoder (nn::GRU, one fused op over all input positions) reads the input
+// one character at a time, h_s = GRU(embed(x_s), h_{s-1}), where embed is an nn::Embedding looking up each
+// character id (a tg::TensorL of int64 ids). A second GRU, the decoder, writes the output one character at
+// a time with an nn::GRUCell (h' = cell.forward(x, h): one step, as the decoder must feed each step's result
+// into the next), each step fed the previous output character, and a linear layer + softmax turns its
 // state into the next character's probabilities. Trained with *teacher forcing*: the decoder is fed the
 // true previous character, not its own guess, so all steps train at once from the start; the loss is the
 // cross-entropy of every output character.
@@ -22,7 +24,10 @@
 // attention (Luong et al. 2015, "general" scores) every decoder step looks back at all encoder states:
 //     score_s = h_t . (W_a h_s)        a = softmax(score) over the input positions (padding masked out)
 //     context = sum_s a_s h_s          h~_t = tanh(W_c [context; h_t])       p(y_t) = softmax(W_o h~_t)
-// and h~_t is fed to the next step with the next input character ("input feeding"). The weights a are a
+// and h~_t is fed to the next step with the next input character ("input feeding"). The scores, the masked
+// softmax and the weighted sum are one call of tg::scaled_dot_product_attention (ops/attention.hpp) with the
+// query h_t, the keys W_a h_s, the values h_s and scale 1 (Luong's scores are not divided by sqrt(H)); it is
+// tg::bmm, tg::masked_softmax and tg::bmm again in one recorded op. The weights a are a
 // soft alignment: to write the month the decoder looks at "Mar" or at "03" -- the heat map shows it.
 //
 // Decoding. At test time there is no true previous character: greedy search feeds back the most likely
@@ -39,9 +44,11 @@
 #include "common/dates.hpp"
 #include "common/heatmap.hpp"
 #include "common/progress.hpp"
-#include "common/recurrent.hpp"
 
 #include <tapegrad/nn/decoding.hpp>
+#include <tapegrad/nn/embedding.hpp>
+#include <tapegrad/nn/rnn.hpp>
+#include <tapegrad/ops/attention.hpp>
 #include <tapegrad/optim/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
 
@@ -61,24 +68,25 @@ using tg::TensorF;
 namespace {
 
 /// A batch of sources, padded on the left to the longest (so every encoder ends on a real character):
-/// tokens [B * S] row-major, and the attention mask [B, S]: 0 on characters, -1e4 on padding.
+/// tokens [B, S] (int64 ids), and the additive attention mask [B, S]: 0 on characters, -1e4 on padding.
 struct SourceBatch {
     int64_t batch = 0, len = 0;
-    std::vector<int64_t> tokens;
+    tg::TensorL tokens;
     TensorF mask;
 };
 SourceBatch make_source_batch(const std::vector<examples::DatePair>& data, const std::vector<int64_t>& rows) {
     SourceBatch b;
     b.batch = static_cast<int64_t>(rows.size());
     for (const int64_t r : rows) b.len = std::max<int64_t>(b.len, static_cast<int64_t>(data[static_cast<size_t>(r)].source.size()));
-    b.tokens.assign(static_cast<size_t>(b.batch * b.len), 0);
+    std::vector<int64_t> tokens(static_cast<size_t>(b.batch * b.len), 0);
     b.mask = TensorF::zeros({b.batch, b.len});
     for (int64_t i = 0; i < b.batch; ++i) {
         const std::vector<int64_t> ids = examples::encode_source(data[static_cast<size_t>(rows[static_cast<size_t>(i)])].source);
         const int64_t pad = b.len - static_cast<int64_t>(ids.size());
         for (int64_t s = 0; s < pad; ++s) b.mask(i, s) = -1e4f;
-        std::copy(ids.begin(), ids.end(), b.tokens.begin() + i * b.len + pad);
+        std::copy(ids.begin(), ids.end(), tokens.begin() + i * b.len + pad);
     }
+    b.tokens = tg::TensorL::from({b.batch, b.len}, tokens);
     return b;
 }
 
@@ -86,11 +94,10 @@ class Seq2Seq : public nn::Module<float> {
 public:
     Seq2Seq(int64_t embed, int64_t hidden, bool attention, tg::Generator& gen) : hidden_(hidden), attention_(attention) {
         const auto src_vocab = static_cast<int64_t>(examples::date_source_chars().size()) + 1;
-        src_embed = register_parameter("src_embed", TensorF::normal({src_vocab, embed}, 0.0f, 1.0f, gen));
-        tgt_embed = register_parameter("tgt_embed", TensorF::normal({examples::target_vocab, embed}, 0.0f, 1.0f, gen));
-        encoder = register_module("encoder", std::make_shared<examples::RecurrentCell>(examples::CellKind::gru, embed, hidden, gen));
-        decoder = register_module("decoder", std::make_shared<examples::RecurrentCell>(
-                                                 examples::CellKind::gru, embed + (attention ? hidden : 0), hidden, gen));
+        src_embed = register_module("src_embed", std::make_shared<nn::Embedding<float>>(src_vocab, embed, gen));
+        tgt_embed = register_module("tgt_embed", std::make_shared<nn::Embedding<float>>(examples::target_vocab, embed, gen));
+        encoder = register_module("encoder", std::make_shared<nn::GRU<float>>(embed, hidden, gen, nn::GRUOptions{.batch_first = true}));
+        decoder = register_module("decoder", std::make_shared<nn::GRUCell<float>>(embed + (attention ? hidden : 0), hidden, gen));
         if (attention) {
             attn = register_module("attn", std::make_shared<nn::Linear<float>>(hidden, hidden, gen, nn::LinearOptions{.bias = false}));
             combine = register_module("combine", std::make_shared<nn::Linear<float>>(2 * hidden, hidden, gen));
@@ -103,37 +110,33 @@ public:
     /// with attention, {h} without.
     std::vector<TensorF> encode(const SourceBatch& src) const {
         const int64_t B = src.batch, S = src.len, H = hidden_;
-        const TensorF x = tg::matmul(examples::one_hot(src.tokens, src_embed.size(0)), src_embed);  // [B*S, E]
-        const TensorF gi = tg::reshape(encoder->project(x), {B, S, 3 * H});  // every step's input projection at once
-        examples::RecurrentState st = encoder->zero_state(B);
-        std::vector<TensorF> states;
-        for (int64_t s = 0; s < S; ++s) {
-            st = encoder->step(tg::reshape(tg::slice(gi, 1, s, s + 1), {B, 3 * H}), st);
-            if (attention_) states.push_back(tg::reshape(st.h, {B, 1, H}));
-        }
-        if (!attention_) return {st.h};
-        const TensorF enc = tg::concat(states, 1);                                                  // [B, S, H]
+        // all S steps from a zero state: enc [B, S, H] (every h_s), h_n [1, B, H] (the last)
+        const nn::RecurrentOutput<float> r = encoder->forward(src_embed->forward(src.tokens), nn::RecurrentState<float>{});
+        const TensorF h = tg::reshape(r.h_n, {B, H});
+        if (!attention_) return {h};
+        const TensorF& enc = r.output;
         const TensorF proj = tg::reshape(attn->forward(tg::reshape(enc, {B * S, H})), {B, S, H});  // W_a h_s
-        return {st.h, TensorF::zeros({B, H}), enc, proj, src.mask};
+        return {h, TensorF::zeros({B, H}), enc, proj, src.mask};
     }
 
     /// One decoder step: the previous output tokens [R] and the state -> logits [R, V] and the new state. With
     /// `weights`, the attention weights [R, S] are stored there.
     TensorF step(const std::vector<int64_t>& tokens, std::vector<TensorF>& state, TensorF* weights = nullptr) const {
         const int64_t R = static_cast<int64_t>(tokens.size()), H = hidden_;
-        TensorF input = tg::matmul(examples::one_hot(tokens, examples::target_vocab), tgt_embed);  // [R, E]
-        if (attention_) input = tg::concat({input, state[1]}, 1);                                    // input feeding
-        const TensorF h = decoder->step(decoder->project(input), {state[0], {}}).h;
+        TensorF input = tgt_embed->forward(tg::TensorL::from({R}, tokens));  // [R, E]
+        if (attention_) input = tg::concat({input, state[1]}, 1);            // input feeding
+        const TensorF h = decoder->forward(input, state[0]);                 // [R, H]
         if (!attention_) {
             state[0] = h;
             return out->forward(h);
         }
-        const int64_t S = state[2].size(1);
-        const TensorF scores = tg::sum(state[3] * tg::reshape(h, {R, 1, H}), 2) + state[4];  // [R, S]
-        const TensorF a = tg::softmax(scores, 1);
-        const TensorF context = tg::sum(state[2] * tg::reshape(a, {R, S, 1}), 1);           // [R, H]
+        // one query per row: softmax_s(h . W_a h_s + mask_s) weighting the h_s
+        const tg::AttentionOutput<float, tg::Cpu> att = tg::scaled_dot_product_attention(
+            tg::reshape(h, {R, 1, H}), state[3], state[2],
+            tg::AttentionOptions<float, tg::Cpu>{.key_padding_mask = state[4], .scale = 1.0, .need_weights = weights != nullptr});
+        const TensorF context = tg::reshape(att.output, {R, H});
         const TensorF h_att = tg::tanh(combine->forward(tg::concat({context, h}, 1)));
-        if (weights) *weights = a;
+        if (weights) *weights = tg::reshape(att.weights, {R, state[2].size(1)});  // [R, S]
         state[0] = h;
         state[1] = h_att;
         return out->forward(h_att);
@@ -170,8 +173,9 @@ public:
 
     TensorF forward(const TensorF& x) override { return x; }  // (the model is used through encode/step)
 
-    TensorF src_embed, tgt_embed;
-    std::shared_ptr<examples::RecurrentCell> encoder, decoder;
+    std::shared_ptr<nn::Embedding<float>> src_embed, tgt_embed;
+    std::shared_ptr<nn::GRU<float>> encoder;
+    std::shared_ptr<nn::GRUCell<float>> decoder;
     std::shared_ptr<nn::Linear<float>> attn, combine, out;
 
 private:
