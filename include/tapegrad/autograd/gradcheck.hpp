@@ -9,10 +9,17 @@
 /// Float inputs are checked in double too (float finite differences are mostly rounding noise): the
 /// function must then also accept double tensors, as a generic lambda does:
 ///     std::cout << gradcheck([](const auto& xs) { return tanh(xs[0]); }, {TensorF::ones({3})}) << '\n';
+///
+/// `gradgradcheck` checks second derivatives the same way: it gradchecks the function that maps the inputs
+/// and an output gradient v to grad(<f(x), v>, x) computed with create_graph, so both halves of each op's
+/// double backward (with respect to x and to v) are compared with finite differences of the gradient.
 
+#include <tapegrad/autograd/grad.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/shape.hpp>
 
 #include <cmath>
+#include <cstddef>
 #include <functional>
 #include <ostream>
 #include <sstream>
@@ -130,6 +137,93 @@ GradcheckResult gradcheck(const F& f, const std::vector<TensorF>& inputs, const 
         xs.push_back(TensorD::from(x.shape(), v).requires_grad_(x.requires_grad()));
     }
     return gradcheck(std::function<TensorD(const std::vector<TensorD>&)>(f), xs, opt);
+}
+
+/// Checks `f`'s second derivatives: gradcheck of g(x, v) = d<f(x), v>/dx (computed by tapegrad::grad with
+/// create_graph) with respect to x and v, v a random output gradient of f(x)'s shape. Inputs that do not
+/// require grad stay constants, as in gradcheck. Throws (ValueError naming the op) where an op on the way
+/// has no double backward.
+inline GradcheckResult gradgradcheck(const std::function<TensorD(const std::vector<TensorD>&)>& f,
+                                     const std::vector<TensorD>& inputs, const GradcheckOptions& opt = {}) {
+    bool any = false;
+    for (const auto& x : inputs) any = any || x.requires_grad();
+    std::vector<TensorD> xs;
+    std::vector<size_t> checked;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+        TensorD c = TensorD::empty(inputs[k].shape());
+        c.copy_(inputs[k]);
+        const bool on = any ? inputs[k].requires_grad() : true;
+        c.requires_grad_(on);
+        if (on) checked.push_back(k);
+        xs.push_back(c);
+    }
+    TensorD y0;
+    {
+        NoGradGuard off;
+        y0 = f(xs);
+    }
+    Generator gen(opt.seed ^ 0x9e3779b97f4a7c15ULL);
+    xs.push_back(TensorD::uniform(y0.shape(), -1.0, 1.0, gen).requires_grad_(true));
+    const size_t n_in = inputs.size();
+    const auto g = [&f, &checked, n_in](const std::vector<TensorD>& a) {
+        NoGradGuard on(true);  // gradcheck evaluates without recording: this function needs its record
+        const std::vector<TensorD> args(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n_in));
+        std::vector<TensorD> leaves;
+        for (size_t k : checked) leaves.push_back(args[k]);
+        const TensorD v = a.back();
+        const TensorD y = f(args);
+        std::vector<TensorD> parts;
+        if (y.requires_grad()) {
+            const std::vector<TensorD> gs =
+                grad(std::vector<TensorD>{y}, leaves, {.grad_outputs = {v}, .create_graph = true, .allow_unused = true});
+            for (size_t j = 0; j < gs.size(); ++j)
+                parts.push_back(gs[j].defined() ? flatten(gs[j]) : flatten(TensorD::zeros(leaves[j].shape())));
+        }
+        // v * 0 keeps the result defined on v even when every gradient is constant in it
+        parts.push_back(flatten(v) * 0.0);
+        return concat(parts, 0);
+    };
+    // First, the create_graph gradient must equal backward's (gradcheck checked that one): the check below
+    // differentiates the create_graph gradient, so a wrong value there would otherwise go unseen.
+    {
+        std::vector<TensorD> a = xs;
+        for (TensorD& t : a) {
+            TensorD c = TensorD::empty(t.shape());
+            c.copy_(t);
+            c.requires_grad_(t.requires_grad());
+            t = c;
+        }
+        std::vector<TensorD> leaves;
+        for (size_t k : checked) leaves.push_back(a[k]);
+        const TensorD y = f(std::vector<TensorD>(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(n_in)));
+        if (y.requires_grad()) {
+            const std::vector<TensorD> gs =
+                grad(std::vector<TensorD>{y}, leaves, {.grad_outputs = {a.back()}, .retain_graph = true, .allow_unused = true});
+            y.backward(a.back());
+            for (size_t j = 0; j < leaves.size(); ++j) {
+                const TensorD ref = leaves[j].grad();
+                for (int64_t i = 0; i < leaves[j].numel(); ++i) {
+                    const double want = ref.defined() ? ref.data()[i] : 0.0;
+                    const double got = gs[j].defined() ? gs[j].data()[i] : 0.0;
+                    if (std::abs(got - want) <= opt.atol + opt.rtol * std::abs(want)) continue;
+                    GradcheckResult bad;
+                    bad.ok = false;
+                    bad.input = static_cast<int>(checked[j]);
+                    bad.element = i;
+                    bad.analytic = got;
+                    bad.numeric = want;
+                    bad.max_abs_error = std::abs(got - want);
+                    std::ostringstream os;
+                    os.precision(10);
+                    os << "gradgradcheck FAILED: the create_graph gradient of input " << checked[j] << " (shape "
+                       << leaves[j].shape() << ") at flat index " << i << " is " << got << ", backward's is " << want;
+                    bad.message = os.str();
+                    return bad;
+                }
+            }
+        }
+    }
+    return gradcheck(g, xs, opt);
 }
 
 }  // namespace tapegrad

@@ -4,6 +4,7 @@
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/reduce.hpp>
 #include <tapegrad/ops/shape.hpp>
 
 namespace tapegrad {
@@ -51,6 +52,17 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
         Bk::gemm(false, false, batch * M, N, K, T(1), a.data_ptr(), b.data_ptr(), T(0), y.data_ptr());
     }
     if (detail::needs_grad(a, b)) {
+        // Under create_graph: the same products, as recorded matmuls.
+        auto graph = [a, b, batch, M, N, K, batched_b](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+            const int last = a.dim() - 1;
+            if (g.wants(a)) g.add(a, matmul(dy, transpose(b, b.dim() - 2, b.dim() - 1)));
+            if (g.wants(b)) {
+                if (batched_b || a.dim() == 2)
+                    g.add(b, matmul(transpose(a, last - 1, last), dy));
+                else
+                    g.add(b, matmul(transpose(reshape(a, Shape{batch * M, K}), 0, 1), reshape(dy, Shape{batch * M, N})));
+            }
+        };
         detail::record(y, "matmul", {&a, &b}, [a, b, batch, M, N, K, batched_b](const Tensor<T, D>& dy) {
             const T* g = dy.data_ptr();
             if (a.requires_grad()) {  // dA = dY * B^T
@@ -77,7 +89,7 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
                     Bk::gemm(true, false, K, N, batch * M, T(1), a.data_ptr(), g, beta, db);
                 }
             }
-        });
+        }, std::move(graph));
     }
     return y;
 }
@@ -107,6 +119,13 @@ Tensor<T, D> linear(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
     Bk::gemm(false, true, rows, out, in, T(1), x.data_ptr(), w.data_ptr(), T(0), y.data_ptr());
     if (has_bias) Bk::add_row_vector(rows, out, b.data_ptr(), y.data_ptr());
     if (detail::needs_grad(x, w, b)) {
+        // Under create_graph: dx = dy W, dW = dy^T x, db = column sums of dy, as recorded ops on [rows, .] views.
+        auto graph = [x, w, b, rows, in, out](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+            const Tensor<T, D> dy2 = reshape(dy, Shape{rows, out});
+            if (g.wants(x)) g.add(x, reshape(matmul(dy2, w), x.shape()));
+            if (g.wants(w)) g.add(w, matmul(transpose(dy2, 0, 1), reshape(x, Shape{rows, in})));
+            if (g.wants(b)) g.add(b, tapegrad::sum(dy2, 0));
+        };
         detail::record(y, "linear", {&x, &w, &b}, [x, w, b, rows, in, out](const Tensor<T, D>& dy) {
             const T* g = dy.data_ptr();
             bool fresh = false;
@@ -119,7 +138,7 @@ Tensor<T, D> linear(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
                 Bk::gemm(true, false, out, in, rows, T(1), g, x.data_ptr(), fresh ? T(0) : T(1), dw);
             }
             if (detail::wants_grad(b)) Bk::add_column_sums(rows, out, g, detail::grad_buffer(b));
-        });
+        }, std::move(graph));
     }
     return y;
 }
