@@ -12,7 +12,6 @@
 
 #include <tapegrad/autograd/grad.hpp>
 #include <tapegrad/core/tensor.hpp>
-#include <tapegrad/ops/shape.hpp>
 
 #include <concepts>
 #include <cstdint>
@@ -120,8 +119,8 @@ Tensor<T, D> hessian(const F& f, const Tensor<T, D>& x) {
     const Tensor<T, D> g = grad(y, p, {.create_graph = true});
     Shape out = x.shape();
     for (int i = 0; i < x.dim(); ++i) out.push_back(x.size(i));
-    Tensor<T, D> h = Tensor<T, D>::zeros(Shape{n, n});
-    if (!g.requires_grad()) return reshape(h, out);
+    Tensor<T, D> h = Tensor<T, D>::zeros(out);
+    if (!g.requires_grad()) return h;
     std::vector<T> e(static_cast<size_t>(n), T(0));
     for (int64_t i = 0; i < n; ++i) {
         e[static_cast<size_t>(i)] = T(1);
@@ -130,7 +129,7 @@ Tensor<T, D> hessian(const F& f, const Tensor<T, D>& x) {
         const Tensor<T, D> row = grad(g, p, {.grad_outputs = {ei}, .retain_graph = true, .allow_unused = true});
         if (row.defined()) backend::Ops<D>::copy(n, row.data_ptr(), h.data_ptr() + i * n);
     }
-    return reshape(h, out);
+    return h;
 }
 
 }  // namespace tapegrad

@@ -19,8 +19,6 @@
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/core/tensor.hpp>
-#include <tapegrad/ops/elementwise.hpp>
-#include <tapegrad/ops/shape.hpp>
 
 #include <algorithm>
 #include <optional>
@@ -47,6 +45,43 @@ struct GradOptions {
 
 namespace detail {
 
+/// a + b for two gradients of one shape, recorded when grad mode is on: the engine's own sum (the tape
+/// layer calls no op), whose backward hands dy to both.
+template <class T, class D>
+Tensor<T, D> add_grads(const Tensor<T, D>& a, const Tensor<T, D>& b) {
+    using B = backend::Ops<D>;
+    Tensor<T, D> y = Tensor<T, D>::empty(a.shape());
+    B::copy(a.numel(), a.data_ptr(), y.data_ptr());
+    B::axpy(a.numel(), T(1), b.data_ptr(), y.data_ptr());
+    if (needs_grad(a, b)) {
+        record(
+            y, "add", {&a, &b},
+            [a, b](const Tensor<T, D>& dy) {
+                if (a.requires_grad()) B::axpy(a.numel(), T(1), dy.data_ptr(), grad_buffer(a));
+                if (b.requires_grad()) B::axpy(b.numel(), T(1), dy.data_ptr(), grad_buffer(b));
+            },
+            [a, b](const Tensor<T, D>& dy, GradSink<T, D>& g) {
+                g.add(a, dy);
+                g.add(b, dy);
+            });
+    }
+    return y;
+}
+
+/// A copy of `a` that stays in the graph (recorded when grad mode is on).
+template <class T, class D>
+Tensor<T, D> copy_grad(const Tensor<T, D>& a) {
+    using B = backend::Ops<D>;
+    Tensor<T, D> y = Tensor<T, D>::empty(a.shape());
+    B::copy(a.numel(), a.data_ptr(), y.data_ptr());
+    if (needs_grad(a)) {
+        record(
+            y, "clone", {&a}, [a](const Tensor<T, D>& dy) { B::axpy(a.numel(), T(1), dy.data_ptr(), grad_buffer(a)); },
+            [a](const Tensor<T, D>& dy, GradSink<T, D>& g) { g.add(a, dy); });
+    }
+    return y;
+}
+
 /// Adds gradient `g` into `grads[impl]`: a recorded add when the pass is creating a graph.
 template <class T, class D>
 void add_into(std::unordered_map<const ImplBase*, Tensor<T, D>>& grads, const ImplBase* impl, Tensor<T, D> g) {
@@ -54,7 +89,7 @@ void add_into(std::unordered_map<const ImplBase*, Tensor<T, D>>& grads, const Im
     if (it == grads.end())
         grads.emplace(impl, std::move(g));
     else
-        it->second = add(it->second, g);
+        it->second = add_grads(it->second, g);
 }
 
 }  // namespace detail
@@ -225,7 +260,7 @@ void backward_with_graph(const Tensor<T, D>& root, const Tensor<T, D>& gradient,
         NoGradGuard on(true);
         // A copy in the graph: the gradient may be a tensor the caller holds (a grad_output passed through),
         // which later in-place accumulation into .grad() must not modify.
-        Tensor<T, D> g = impl->grad ? add(Tensor<T, D>(impl->grad), gs[j]) : clone(gs[j]);
+        Tensor<T, D> g = impl->grad ? detail::add_grads(Tensor<T, D>(impl->grad), gs[j]) : detail::copy_grad(gs[j]);
         impl->grad = g.impl_ptr();
     }
 }

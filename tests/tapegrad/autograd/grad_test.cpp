@@ -72,26 +72,43 @@ TEST_CASE("gradgradcheck: batch_norm throws naming it, dropout passes") {
 }
 TEST_CASE("gradgradcheck: layers") { CHECK(check_gradgrad_table<testing::LayerTable>(110) >= 8); }
 
-TEST_CASE("gradgradcheck catches a wrong second derivative") {
-    // An op whose first derivative is right but whose differentiable backward is wrong (2 instead of 2x).
-    const auto f = [](const std::vector<TensorD>& xs) {
-        const TensorD& x = xs[0];
-        TensorD y = TensorD::empty(x.shape());
-        for (int64_t i = 0; i < x.numel(); ++i) y.data()[i] = x.data()[i] * x.data()[i];
-        if (detail::needs_grad(x))
-            detail::record(
-                y, "bad_square", {&x},
-                [x](const TensorD& dy) {
-                    for (int64_t i = 0; i < x.numel(); ++i) detail::grad_buffer(x)[i] += 2 * x.data()[i] * dy.data()[i];
-                },
-                [x](const TensorD& dy, detail::GradSink<double, Cpu>& g) { g.add(x, dy * 2.0); });
-        return y;
-    };
+namespace {
+
+/// y = x^2 whose fast backward is right and whose differentiable backward is `graph` (to be checked).
+template <class G>
+TensorD square_with(const TensorD& x, G graph) {
+    TensorD y = TensorD::empty(x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) y.data()[i] = x.data()[i] * x.data()[i];
+    if (detail::needs_grad(x))
+        detail::record(
+            y, "square", {&x},
+            [x](const TensorD& dy) {
+                for (int64_t i = 0; i < x.numel(); ++i) detail::grad_buffer(x)[i] += 2 * x.data()[i] * dy.data()[i];
+            },
+            [x, graph](const TensorD& dy, detail::GradSink<double, Cpu>& g) { g.add(x, graph(x, dy)); });
+    return y;
+}
+
+}  // namespace
+
+TEST_CASE("gradgradcheck catches a wrong double backward") {
     const TensorD x = TensorD::from({3}, {0.5, -1.0, 2.0});
-    CHECK(gradcheck(f, {x}).ok);
-    const GradcheckResult r = gradgradcheck(f, {x});
-    CHECK_FALSE(r.ok);
-    CHECK(r.message.find("FAILED") != std::string::npos);
+    const auto right = [](const TensorD& t, const TensorD& dy) { return dy * t * 2.0; };
+    // the right value, but x detached: its derivative with respect to x is lost
+    const auto detached = [](const TensorD& t, const TensorD& dy) { return dy * (t.detach() * 2.0); };
+    // a wrong value (2 dy instead of 2 x dy)
+    const auto wrong = [](const TensorD&, const TensorD& dy) { return dy * 2.0; };
+    const auto with = [](auto graph) {
+        return [graph](const std::vector<TensorD>& xs) { return square_with(xs[0], graph); };
+    };
+    CHECK(gradcheck(with(detached), {x}).ok);
+    CHECK(gradgradcheck(with(right), {x}).ok);
+    const GradcheckResult r1 = gradgradcheck(with(detached), {x});
+    CHECK_FALSE(r1.ok);
+    CHECK_MESSAGE(r1.message.find("gradgradcheck FAILED: worst element is input 0") != std::string::npos, r1.message);
+    const GradcheckResult r2 = gradgradcheck(with(wrong), {x});
+    CHECK_FALSE(r2.ok);
+    CHECK_MESSAGE(r2.message.find("create_graph gradient of input 0") != std::string::npos, r2.message);
 }
 
 TEST_CASE("grad: first and second derivatives as tensors, .grad() untouched") {
