@@ -36,6 +36,9 @@
 #include <tapegrad/ops/batch_norm.hpp>
 #include <tapegrad/ops/dropout.hpp>
 #include <tapegrad/ops/transfer.hpp>
+#include <tapegrad/ops/stack.hpp>
+#include <tapegrad/ops/layer_norm.hpp>
+#include <tapegrad/ops/attention.hpp>
 
 // nn: modules (layers, activations, losses as function objects, containers) and metrics
 #include <tapegrad/nn/module.hpp>
@@ -49,6 +52,9 @@
 #include <tapegrad/nn/pooling.hpp>
 #include <tapegrad/nn/dropout.hpp>
 #include <tapegrad/nn/batchnorm.hpp>
+#include <tapegrad/nn/layer_norm.hpp>
+#include <tapegrad/nn/attention.hpp>
+#include <tapegrad/nn/transformer.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>

@@ -4,6 +4,7 @@
 /// throw "double backward is not supported for '<op>'" because an op on their path has no differentiable
 /// backward yet. A row not listed here must pass; a new op is covered by the table it is added to.
 
+#include "attention_tables.hpp"
 #include "op_tables.hpp"
 
 #include <string>
@@ -29,6 +30,10 @@ inline const std::vector<NoDoubleBackward>& no_double_backward_rows() {
         {"batch_norm", {"batch_norm"}},
         {"LeNet-style", {"conv2d", "max_pool2d"}},
         {"nn::BatchNorm", {"batch_norm"}},
+        {"layer_norm", {"layer_norm"}},
+        {"masked_softmax", {"masked_softmax"}},
+        {"sdpa", {"scaled_dot_product_attention"}},
+        {"multi_head_attention", {"scaled_dot_product_attention", "masked_softmax"}},
     };
     return rows;
 }

@@ -22,12 +22,14 @@
 ///   OptimFamily        step_many (every rule of TAPEGRAD_OPTIM_RULES), fill_many, scale_many,  optim
 ///                      norm_many
 ///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
+///   AttentionFamily    gemm_batched, layer_norm(_backward), masked_softmax                    attention
 /// The last column names the files: backend/cpu/<name>.hpp and its twin backend/cuda/<name>.hpp (with the
 /// kernels in backend/cuda/<name>.cu).
 ///
 /// The device-neutral pieces the primitives share live in backend/common/: the functors (with their one
 /// list), the Strided and Window2d plans, the multi-tensor tables, the counter RNG and the optimizer rules.
 
+#include <tapegrad/backend/common/attention_mask.hpp>
 #include <tapegrad/backend/common/functor_list.hpp>
 #include <tapegrad/backend/common/multi_tensor.hpp>
 #include <tapegrad/backend/common/optim_math.hpp>
@@ -129,6 +131,14 @@ concept RandomDataOf = requires(int64_t n, T* p, const T* c, double prob, uint64
     B::gather_batch(n, n, c, ci, ci, n, i, p, i);
 };
 
+template <class B, class T>
+concept AttentionOf = requires(int64_t n, T v, T* p, const T* c, bool flag, SoftmaxMask<T> m) {
+    B::gemm_batched(flag, flag, n, n, n, n, v, c, n, c, n, v, p, n);
+    B::layer_norm(n, n, c, c, c, v, p, p, p);
+    B::layer_norm_backward(n, n, c, c, c, c, c, p, p, p);
+    B::masked_softmax(n, n, n, c, m, m, flag, p);
+};
+
 }  // namespace contract
 
 /// Memory and transfer: device memory (allocate / deallocate, host <-> device copies and copy, for T and for
@@ -164,10 +174,15 @@ concept OptimFamily = contract::OptimOf<B, float> && contract::OptimOf<B, double
 template <class B>
 concept RandomDataFamily = contract::RandomDataOf<B, float> && contract::RandomDataOf<B, double>;
 
+/// Sequence models: strided batched products, layer norm over rows with its backward, the masked (and
+/// causal) row softmax of attention scores.
+template <class B>
+concept AttentionFamily = contract::AttentionOf<B, float> && contract::AttentionOf<B, double>;
+
 /// A device whose `Ops<D>` provides every family: what `Tensor<T, D>` and everything above it need.
 template <class D>
 concept Backend = Device<D> && MemoryFamily<Ops<D>> && ElementwiseFamily<Ops<D>> && ReductionFamily<Ops<D>> &&
                   BlasFamily<Ops<D>> && SoftmaxLossFamily<Ops<D>> && ConvPoolFamily<Ops<D>> && NormFamily<Ops<D>> &&
-                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>>;
+                  OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>> && AttentionFamily<Ops<D>>;
 
 }  // namespace tapegrad::backend

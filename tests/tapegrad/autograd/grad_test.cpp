@@ -71,6 +71,9 @@ TEST_CASE("gradgradcheck: batch_norm throws naming it, dropout passes") {
     CHECK(check_gradgrad_table<testing::LayerFunctionTable>(109) == 5);
 }
 TEST_CASE("gradgradcheck: layers") { CHECK(check_gradgrad_table<testing::LayerTable>(110) >= 8); }
+TEST_CASE("gradgradcheck: stack, select, permute, batched matmul; attention ops throw naming the op") {
+    CHECK(check_gradgrad_table<testing::AttentionTable>(111) >= 10);
+}
 
 namespace {
 

@@ -97,9 +97,35 @@ TEST_CASE("matmul: shape errors name both shapes") {
     CHECK_THROWS_WITH_AS(matmul(TensorD::zeros({2, 4, 3}), TensorD::zeros({3, 3, 5})),
                          "matmul: batch sizes differ (2x4x3 and 3x3x5)", ShapeError);
     CHECK_THROWS_WITH_AS(matmul(TensorD::zeros({3}), TensorD::zeros({3, 2})),
-                         "matmul: expects 2-D x 2-D, 3-D x 3-D or 3-D x 2-D tensors, got shapes [3] and [3, 2]",
+                         "matmul: expects tensors of rank 2 or more ([..., M, K] and [..., K, N]), got shapes [3] and [3, 2]",
                          ShapeError);
-    CHECK_THROWS_AS(matmul(TensorD::zeros({3, 2}), TensorD::zeros({2, 2, 2})), ShapeError);
-    CHECK_THROWS_AS(matmul(TensorD::zeros({1, 2, 3, 4}), TensorD::zeros({4, 2})), ShapeError);
+    CHECK_THROWS_WITH_AS(matmul(TensorD::zeros({2, 3, 4, 3}), TensorD::zeros({2, 3, 5})),
+                         "matmul: batch sizes differ (2x3x4x3 and 2x3x5)", ShapeError);
+    CHECK_THROWS_WITH_AS(bmm(TensorD::zeros({2, 4, 3}), TensorD::zeros({3, 5})),
+                         "bmm: expects 3-D tensors [B, M, K] and [B, K, N], got shapes [2, 4, 3] and [3, 5]", ShapeError);
+    CHECK_THROWS_WITH_AS(bmm(TensorD::zeros({2, 4, 3}), TensorD::zeros({1, 3, 5})), "bmm: batch sizes differ (2x4x3 and 1x3x5)",
+                         ShapeError);
+    CHECK_THROWS_WITH_AS(bmm(TensorD::zeros({2, 4, 3}), TensorD::zeros({2, 2, 5})),
+                         "bmm: inner dimensions differ (2x4x3 and 2x2x5)", ShapeError);
     CHECK_THROWS_AS(matmul(TensorD::scalar(1.0), TensorD::scalar(1.0)), ShapeError);
+}
+
+TEST_CASE("matmul: broadcast batch dimensions equal a loop of 2-D products; bmm equals matmul") {
+    Generator g(21);
+    TensorD a = TensorD::uniform({2, 1, 3, 4}, -1, 1, g).requires_grad_();
+    TensorD b = TensorD::uniform({3, 4, 2}, -1, 1, g).requires_grad_();
+    const TensorD y = matmul(a, b);
+    REQUIRE(y.shape() == Shape{2, 3, 3, 2});
+    for (int64_t i = 0; i < 2; ++i)
+        for (int64_t j = 0; j < 3; ++j) {
+            const TensorD want = matmul(select(select(a, 0, i), 0, 0), select(b, 0, j));
+            CHECK(select(select(y, 0, i), 0, j).to_vector() == want.to_vector());
+        }
+    // b is used by both entries of a's batch: its gradient is their sum
+    sum(y).backward();
+    TensorD b2 = b.detach().requires_grad_();
+    sum(matmul(select(select(a.detach(), 0, 0), 0, 0), b2) + matmul(select(select(a.detach(), 0, 1), 0, 0), b2)).backward();
+    check_close("broadcast gradient", b2.grad().to_vector(), b.grad().to_vector(), 1e-12);
+    const TensorD p = TensorD::uniform({4, 2, 3}, -1, 1, g), q = TensorD::uniform({4, 3, 5}, -1, 1, g);
+    CHECK(bmm(p, q).to_vector() == matmul(p, q).to_vector());
 }

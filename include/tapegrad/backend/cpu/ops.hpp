@@ -5,6 +5,7 @@
 /// Call sites spell a primitive `backend::Ops<D>::name(...)` whatever its family.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cpu/attention.hpp>
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
@@ -28,7 +29,8 @@ struct Ops<Cpu> : CpuMemory,
                   CpuConvPool,
                   CpuNorm,
                   CpuOptim,
-                  CpuRandomData {};
+                  CpuRandomData,
+                  CpuAttention {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
 

@@ -5,6 +5,7 @@
 /// enqueued on `cuda::stream()`.
 
 #include <tapegrad/backend/contract.hpp>
+#include <tapegrad/backend/cuda/attention.hpp>
 #include <tapegrad/backend/cuda/blas.hpp>
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
@@ -28,7 +29,8 @@ struct Ops<Cuda> : CudaMemory,
                    CudaConvPool,
                    CudaNorm,
                    CudaOptim,
-                   CudaRandomData {};
+                   CudaRandomData,
+                   CudaAttention {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
 
