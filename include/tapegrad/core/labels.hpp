@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// `Labels<Device>`: class indices (int64) that live on a device, for cross_entropy and nll_loss.
+/// `Labels<Device>`: class indices (int64) that live on a device, for cross_entropy and nll_loss: a thin view
+/// over a 1-D `Tensor<int64_t, D>` (`tensor()`), plus the bound described below. A `Tensor<int64_t, D>`
+/// converts to Labels (checked once), and the losses and metrics take one directly.
 ///
 /// The class losses also take labels as a host `std::span<const int64_t>`; on the CPU that is all anyone
 /// needs. On a GPU a host span must be copied to the device at every step, and a step captured into a CUDA
@@ -76,6 +78,32 @@ public:
     /// No labels (size 0).
     Labels() = default;
 
+    /// A view of a 1-D int64 tensor as labels (no copy): checks that none is negative and finds the largest,
+    /// naming the row of a negative one (on a GPU this reads them back once).
+    Labels(const Tensor<int64_t, D>& t) {  // NOLINT(google-explicit-constructor): ids convert to labels
+        TAPEGRAD_CHECK(t.dim() == 1, ShapeError, "Labels: class labels must be a 1-D tensor, got shape ", t.shape());
+        std::vector<int64_t> copy;  // only off the host: CPU labels are read in place (no allocation)
+        const int64_t* host = nullptr;
+        if constexpr (HostAccessible<D>) {
+            host = t.data_ptr();
+        } else {
+            copy = t.to_vector();
+            host = copy.data();
+        }
+        int64_t max = -1, max_row = -1;
+        for (int64_t r = 0; r < t.numel(); ++r) {
+            TAPEGRAD_CHECK(host[r] >= 0, IndexError, "Labels: label ", host[r], " at row ", r, " is negative");
+            if (host[r] > max) {
+                max = host[r];
+                max_row = r;
+            }
+        }
+        t_ = t;
+        n_ = t.numel();
+        max_ = max;
+        max_row_ = max_row;
+    }
+
     /// Copies host labels to device D. Throws IndexError naming the row of a negative label.
     static Labels from(std::span<const int64_t> host) {
         const int64_t n = static_cast<int64_t>(host.size());
@@ -113,7 +141,7 @@ public:
     static Labels uninitialized(int64_t n, int64_t max_label) {
         TAPEGRAD_CHECK(n >= 0, ValueError, "Labels: count must be >= 0, got ", n);
         Labels l;
-        l.buf_ = detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(n), n, true);
+        l.t_ = Tensor<int64_t, D>::empty(Shape{n});
         l.n_ = n;
         l.max_ = max_label;
         return l;
@@ -125,7 +153,9 @@ public:
     /// The row holding max_label(), or -1 when unknown (labels gathered on the device).
     [[nodiscard]] int64_t max_row() const noexcept { return max_row_; }
     /// Device pointer to the labels (null when empty).
-    [[nodiscard]] int64_t* data() const noexcept { return buf_ ? buf_->data : nullptr; }
+    [[nodiscard]] int64_t* data() const noexcept { return t_.defined() ? t_.impl()->data() : nullptr; }
+    /// The labels as a 1-D int64 tensor, sharing their storage (undefined for default-constructed Labels).
+    [[nodiscard]] const Tensor<int64_t, D>& tensor() const noexcept { return t_; }
     /// A host copy (downloads, which waits for the device).
     [[nodiscard]] std::vector<int64_t> to_vector() const {
         std::vector<int64_t> v(static_cast<size_t>(n_));
@@ -134,7 +164,7 @@ public:
     }
 
 private:
-    std::shared_ptr<detail::Buffer<int64_t, D>> buf_;
+    Tensor<int64_t, D> t_;
     int64_t n_ = 0;
     int64_t max_ = -1;
     int64_t max_row_ = -1;

@@ -37,7 +37,8 @@ struct tapegrad::backend::Ops<NoGemm> : CpuMemory,
                                         CpuConvPool,
                                         CpuNorm,
                                         CpuOptim,
-                                        CpuRandomData {};
+                                        CpuRandomData,
+                                        CpuAttention {};
 template <>
 struct tapegrad::backend::Ops<FloatGemm> : CpuMemory,
                                            CpuElementwise,
@@ -47,7 +48,8 @@ struct tapegrad::backend::Ops<FloatGemm> : CpuMemory,
                                            CpuConvPool,
                                            CpuNorm,
                                            CpuOptim,
-                                           CpuRandomData {};
+                                           CpuRandomData,
+                                           CpuAttention {};
 
 TEST_CASE("the CPU backend meets the contract, one family per file") {
     static_assert(backend::Backend<tapegrad::Cpu>);
@@ -60,6 +62,7 @@ TEST_CASE("the CPU backend meets the contract, one family per file") {
     static_assert(backend::NormFamily<backend::CpuNorm> && !backend::ConvPoolFamily<backend::CpuNorm>);
     static_assert(backend::OptimFamily<backend::CpuOptim> && !backend::RandomDataFamily<backend::CpuOptim>);
     static_assert(backend::RandomDataFamily<backend::CpuRandomData> && !backend::OptimFamily<backend::CpuRandomData>);
+    static_assert(backend::AttentionFamily<backend::CpuAttention> && !backend::BlasFamily<backend::CpuAttention>);
     CHECK(backend::Backend<tapegrad::Cpu>);
 }
 

@@ -9,11 +9,13 @@
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
+#include <tapegrad/backend/cpu/index.hpp>
 #include <tapegrad/backend/cpu/memory.hpp>
 #include <tapegrad/backend/cpu/norm.hpp>
 #include <tapegrad/backend/cpu/optim.hpp>
 #include <tapegrad/backend/cpu/random_data.hpp>
 #include <tapegrad/backend/cpu/reduce.hpp>
+#include <tapegrad/backend/cpu/rnn.hpp>
 #include <tapegrad/backend/cpu/softmax_loss.hpp>
 #include <tapegrad/core/device.hpp>
 
@@ -30,8 +32,11 @@ struct Ops<Cpu> : CpuMemory,
                   CpuNorm,
                   CpuOptim,
                   CpuRandomData,
-                  CpuAttention {};
+                  CpuAttention,
+                  CpuRnn,
+                  CpuIndex {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
+static_assert(IndexFamily<Ops<Cpu>>, "Ops<Cpu> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend

@@ -10,11 +10,13 @@
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
 #include <tapegrad/backend/cuda/elementwise.hpp>
+#include <tapegrad/backend/cuda/index.hpp>
 #include <tapegrad/backend/cuda/memory.hpp>
 #include <tapegrad/backend/cuda/norm.hpp>
 #include <tapegrad/backend/cuda/optim.hpp>
 #include <tapegrad/backend/cuda/random_data.hpp>
 #include <tapegrad/backend/cuda/reduce.hpp>
+#include <tapegrad/backend/cuda/rnn.hpp>
 #include <tapegrad/backend/cuda/softmax_loss.hpp>
 
 namespace tapegrad::backend {
@@ -30,8 +32,11 @@ struct Ops<Cuda> : CudaMemory,
                    CudaNorm,
                    CudaOptim,
                    CudaRandomData,
-                   CudaAttention {};
+                   CudaAttention,
+                   CudaRnn,
+                   CudaIndex {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
+static_assert(IndexFamily<Ops<Cuda>>, "Ops<Cuda> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend
