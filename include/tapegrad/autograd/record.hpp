@@ -156,10 +156,14 @@ struct FnNode final : TypedNode<T, D> {
             (*fn)(dy);
     }
     void backward_graph(const Tensor<T, D>& dy, GradSink<T, D>& sink) override {
-        if constexpr (std::is_same_v<G, NoGraphBackward>)
-            first_order_backward(*this, dy, sink);
-        else
+        TAPEGRAD_CHECK(fn.has_value(), ValueError, "grad: the record of '", this->name, "' was freed by an earlier ",
+                       "backward");
+        if constexpr (!std::is_same_v<G, NoGraphBackward>)
             (*gfn)(dy, sink);
+        else if constexpr (std::is_invocable_v<F&, const Tensor<T, D>&, GradSink<T, D>&>)
+            (*fn)(dy, sink);  // one closure object with both backwards (sharing its captures)
+        else
+            first_order_backward(*this, dy, sink);
     }
     void release() noexcept override {
         fn.reset();
@@ -210,6 +214,10 @@ void record(Tensor<T, D>& out, const char* op, std::span<const Tensor<T, D>> inp
     attach(out, std::move(node));
 }
 
+/// An op's closure may also be one object with both backwards, `operator()(dy[, out])` and
+/// `operator()(dy, GradSink&)`, which share its captures (what the hottest ops, unary and binary, do: a
+/// second closure would copy each captured tensor again).
+///
 /// Like record, with a second closure: the op's differentiable backward,
 /// `graph_fn(const Tensor& dy, GradSink& g)`, which computes each input's gradient with public (recorded)
 /// ops and hands it over with `g.add(x, dx)`. Only create_graph (and tapegrad::grad) run it; plain

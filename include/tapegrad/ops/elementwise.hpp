@@ -178,6 +178,42 @@ void binary_graph_backward(const F&, const Tensor<T, D>& a, const Tensor<T, D>& 
     if (wb) g.add(b, sum_to(db, b.shape()));
 }
 
+/// The backward of y = f(x) (unary): the fused one, and (when f is listed in twice_differentiable_unary)
+/// the differentiable one, in one object so that x is captured once.
+template <class F, class T, class D>
+struct UnaryBackward {
+    Tensor<T, D> x;
+    F f;
+    void operator()(const Tensor<T, D>& dy, const TensorImpl<T, D>& out) const {
+        const auto dx = grad_target(x, out, dy);
+        backend::Ops<D>::map_backward(x.numel(), x.data_ptr(), out.data(), dy.data_ptr(), dx.data, f, dx.assign);
+    }
+    void operator()(const Tensor<T, D>& dy, GradSink<T, D>& g) const
+        requires twice_differentiable_unary<F>
+    {
+        if (g.wants(x)) g.add(x, dy * unary_derivative(f, x));
+    }
+};
+
+/// The backward of y = f(a, b) with broadcasting plan p, fused and (for the listed functors) differentiable.
+template <class F, class T, class D>
+struct BinaryBackward {
+    Tensor<T, D> a, b;
+    backend::Strided p;
+    F f;
+    void operator()(const Tensor<T, D>& dy, const TensorImpl<T, D>& out) const {
+        T* db = grad_buffer_or_null(b);
+        const auto da = grad_target(a, out, dy);  // after b's: a may be b
+        backend::Ops<D>::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da.data, db, f,
+                                      da.assign);
+    }
+    void operator()(const Tensor<T, D>& dy, GradSink<T, D>& g) const
+        requires twice_differentiable_binary<F>
+    {
+        binary_graph_backward(f, a, b, dy, g);
+    }
+};
+
 }  // namespace detail
 
 /// y = f(x) elementwise for a unary functor `f` (see backend/common/functors.hpp); records f.backward.
@@ -186,18 +222,7 @@ Tensor<T, D> unary(const Tensor<T, D>& x, const F& f) {
     using B = backend::Ops<D>;
     Tensor<T, D> y = Tensor<T, D>::empty(x.shape());
     B::map(x.numel(), x.data_ptr(), y.data_ptr(), f);
-    if (detail::needs_grad(x)) {
-        auto fast = [x, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-            const auto dx = detail::grad_target(x, out, dy);
-            B::map_backward(x.numel(), x.data_ptr(), out.data(), dy.data_ptr(), dx.data, f, dx.assign);
-        };
-        if constexpr (detail::twice_differentiable_unary<F>)
-            detail::record(y, F::name, {&x}, std::move(fast), [x, f](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
-                if (g.wants(x)) g.add(x, dy * detail::unary_derivative(f, x));
-            });
-        else
-            detail::record(y, F::name, {&x}, std::move(fast));
-    }
+    if (detail::needs_grad(x)) detail::record(y, F::name, {&x}, detail::UnaryBackward<F, T, D>{x, f});
     return y;
 }
 
@@ -210,20 +235,7 @@ Tensor<T, D> binary(const Tensor<T, D>& a, const Tensor<T, D>& b, const F& f) {
     const backend::Strided p = detail::broadcast_plan(s, a.shape(), b.shape());
     Tensor<T, D> y = Tensor<T, D>::empty(s);
     B::zip(p, a.data_ptr(), b.data_ptr(), y.data_ptr(), f);
-    if (detail::needs_grad(a, b)) {
-        auto fast = [a, b, p, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-            T* db = detail::grad_buffer_or_null(b);
-            const auto da = detail::grad_target(a, out, dy);  // after b's: a may be b
-            B::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da.data, db, f, da.assign);
-        };
-        if constexpr (detail::twice_differentiable_binary<F>)
-            detail::record(y, F::name, {&a, &b}, std::move(fast),
-                           [a, b, f](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
-                               detail::binary_graph_backward(f, a, b, dy, g);
-                           });
-        else
-            detail::record(y, F::name, {&a, &b}, std::move(fast));
-    }
+    if (detail::needs_grad(a, b)) detail::record(y, F::name, {&a, &b}, detail::BinaryBackward<F, T, D>{a, b, p, f});
     return y;
 }
 

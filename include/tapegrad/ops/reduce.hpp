@@ -39,6 +39,20 @@ Tensor<T, D> scaled_expand(const Tensor<T, D>& g, Shape::AxisSplit s, const Shap
     return y;
 }
 
+/// scaled_reduce's backward, fused and differentiable (one object: x captured once).
+template <class T, class D>
+struct ReduceBackward {
+    Tensor<T, D> x;
+    Shape::AxisSplit s;
+    T scale;
+    void operator()(const Tensor<T, D>& dy) const {
+        backend::Ops<D>::expand_axis_add(s.outer, s.n, s.inner, scale, dy.data_ptr(), grad_buffer(x));
+    }
+    void operator()(const Tensor<T, D>& dy, GradSink<T, D>& g) const {
+        if (g.wants(x)) g.add(x, scaled_expand(dy, s, x.shape(), scale));
+    }
+};
+
 /// sum (scale = 1) or mean (scale = 1/n) over the middle axis of the [outer, n, inner] view.
 /// Backward: every input element receives scale * the gradient of the sum it fed.
 template <Scalar T, Device D>
@@ -47,16 +61,7 @@ Tensor<T, D> scaled_reduce(const Tensor<T, D>& x, Shape::AxisSplit s, Shape out_
     Tensor<T, D> y = Tensor<T, D>::empty(out_shape);
     B::sum_axis(s.outer, s.n, s.inner, x.data_ptr(), y.data_ptr());
     if (scale != T(1)) B::scale(y.numel(), scale, y.data_ptr());
-    if (needs_grad(x)) {
-        record(
-            y, op, {&x},
-            [x, s, scale](const Tensor<T, D>& dy) {
-                B::expand_axis_add(s.outer, s.n, s.inner, scale, dy.data_ptr(), grad_buffer(x));
-            },
-            [x, s, scale](const Tensor<T, D>& dy, GradSink<T, D>& g) {
-                if (g.wants(x)) g.add(x, scaled_expand(dy, s, x.shape(), scale));
-            });
-    }
+    if (needs_grad(x)) record(y, op, {&x}, ReduceBackward<T, D>{x, s, scale});
     return y;
 }
 
