@@ -27,11 +27,20 @@ run xor
 
 mnist_dir=$(bash cmake/fetch_mnist.sh 2>/dev/null | tail -n 1 || true)
 if [[ -n "$mnist_dir" && -f "$mnist_dir/t10k-labels-idx1-ubyte" ]]; then
-  run mnist_mlp --data "$mnist_dir" --epochs 1 --save "$out/mlp.safetensors"
+  run mnist_mlp --data "$mnist_dir" --epochs 1 --save "$out/mlp.safetensors" \
+    --export-onnx "$out/mlp.onnx" --export-onnx-check 256
   run mnist_predict --model "$out/mlp.safetensors" --data "$mnist_dir" --index 0 --index 1
   if [[ -x "$ex/mnist_cnn" ]]; then
-    run mnist_cnn --data "$mnist_dir" --epochs 1
+    run mnist_cnn --data "$mnist_dir" --epochs 1 --export-onnx "$out/cnn.onnx" --export-onnx-check 256
   fi
+  # The exported MNIST models: the ONNX checker, and onnxruntime on 256 real test images against tapegrad's
+  # outputs (skipped when python3-onnx, node or onnxruntime-node is missing, unless TAPEGRAD_REQUIRE_ONNX=1).
+  for m in mlp cnn; do
+    [[ -f "$out/$m.manifest.txt" ]] || continue
+    rc=0
+    bash tests/onnx/check_onnx.sh "$out/$m.manifest.txt" 1e-5 || rc=$?
+    if [[ $rc != 0 && $rc != 77 ]]; then echo "run_examples: the exported $m.onnx FAILED its checks" >&2; exit 1; fi
+  done
   # a bad flag must print usage and fail
   if "$ex/mnist_mlp" --epochs -3 > "$out/bad.log" 2>&1; then
     echo "run_examples: mnist_mlp accepted --epochs -3" >&2; exit 1

@@ -18,6 +18,7 @@
 
 #include "common/cli.hpp"
 #include "common/mnist_training.hpp"
+#include "common/onnx_export.hpp"
 
 #include <tapegrad/data/mnist.hpp>
 #include <tapegrad/io/checkpoint.hpp>
@@ -43,6 +44,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tg = tapegrad;
@@ -65,6 +67,7 @@ struct Config {
     std::string save, load, csv, svg;
     std::string device = "cpu";
     bool eval_only = false;
+    examples::OnnxFlags onnx;
 };
 
 /// LeNet-5 with ReLU and max pooling (the modern reading of LeCun et al., 1998), on device D.
@@ -95,6 +98,7 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
     examples::describe_and_load<D>(*net, cfg.load);
     if (cfg.eval_only) {
         examples::print_test_accuracy<D>(*net, mnist.test);
+        if constexpr (std::is_same_v<D, tg::Cpu>) examples::export_onnx(*net, mnist.test, cfg.onnx);
         return 0;
     }
 
@@ -113,6 +117,9 @@ int run(const Config& cfg, const tg::data::MnistDatasets<float>& mnist) {
         std::fprintf(stderr, "saved %s (optimizer state: %s.optim)\n", cfg.save.c_str(), cfg.save.c_str());
     }
     examples::write_history(history, cfg.csv, cfg.svg, "MNIST LeNet-5");
+    if constexpr (std::is_same_v<D, tg::Cpu>) {
+        if (examples::Distributed::get().is_main()) examples::export_onnx(*net, mnist.test, cfg.onnx);
+    }
     std::printf("result: test_accuracy=%.4f epochs=%d seconds=%.1f device=%s\n", test_acc, cfg.epochs, total, D::name);
     return 0;
 }
@@ -139,6 +146,7 @@ int main(int argc, char** argv) {
     app.add_option("--save", cfg.save, "Write the trained model (safetensors; optimizer state beside it, in <file>.optim)");
     app.add_option("--load", cfg.load, "Start from a saved model")->check(CLI::ExistingFile);
     app.add_flag("--eval-only", cfg.eval_only, "Only evaluate the (loaded) model on the test set");
+    examples::add_onnx_flags(app, cfg.onnx);
     app.add_option("--csv", cfg.csv, "Write per-epoch metrics as CSV");
     app.add_option("--svg", cfg.svg, "Write the loss/accuracy curves as SVG");
     if (const int rc = examples::parse(app, argc, argv); rc >= 0) return rc;
@@ -147,6 +155,12 @@ int main(int argc, char** argv) {
         const auto& dist = examples::Distributed::get();  // started by mpirun: one rank of a data-parallel job
         // A run whose result cannot be written is lost work: find out now, not after the last epoch.
         if (dist.is_main()) examples::check_outputs_writable(cfg.save, cfg.csv, cfg.svg);
+        if (!cfg.onnx.path.empty() && cfg.device != "cpu") {
+            std::fprintf(stderr, "mnist_cnn: --export-onnx runs on the CPU: train with --save m.safetensors, then export "
+                                 "with --load m.safetensors --eval-only --export-onnx m.onnx\n");
+            return 2;
+        }
+        if (dist.is_main()) examples::check_onnx_flags(cfg.onnx);
         tg::set_num_threads(cfg.threads);  // Eigen, OpenMP and OpenBLAS together; 0: the library default
         if (dist.is_main()) std::fprintf(stderr, "%s\n", tg::blas_info().c_str());
         const std::string dir = cfg.data.empty() ? tg::data::default_mnist_dir().string() : cfg.data;

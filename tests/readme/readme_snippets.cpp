@@ -3,6 +3,7 @@
 // checks; the checks after each region make the snippet's claims fail loudly here if they stop being true.
 
 #include <tapegrad/io/checkpoint.hpp>
+#include <tapegrad/io/onnx.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include <cmath>
@@ -206,6 +207,34 @@ void ids_and_embeddings() {
     expect(tg::masked_fill(h, tg::reshape(pad, {2, 4, 1}), 0.f).shape() == h.shape(), "masked_fill broadcasts");
 }
 
+// README: onnx-custom
+/// relu(fc(x)) + x. A module with a forward of its own tells the exporter its ONNX form with the graph's ops.
+class Residual : public nn::Module<float>, public tg::io::OnnxExportable<float> {
+public:
+    explicit Residual(int64_t n) { fc = register_module("fc", std::make_shared<nn::Linear<float>>(n, n)); }
+    tg::TensorF forward(const tg::TensorF& x) override { return tg::relu(fc->forward(x)) + x; }
+    tg::io::OnnxValue<float> export_onnx(tg::io::OnnxGraph<float>& g, const tg::io::OnnxValue<float>& x) override {
+        return g.add(g.relu(g.module(*fc, x, "fc")), x);
+    }
+    std::shared_ptr<nn::Linear<float>> fc;
+};
+// END README
+
+void onnx_export(const std::filesystem::path& dir) {
+    const std::filesystem::path old = std::filesystem::current_path();
+    std::filesystem::current_path(dir);
+    // README: onnx
+    nn::Sequential<float> net{nn::Conv2d<float>(1, 8, 3, {.padding = 1}), nn::BatchNorm2d<float>(8),
+                              nn::ReLU<float>(), nn::MaxPool2d<float>(2), nn::Flatten<float>(),
+                              nn::Linear<float>(8 * 14 * 14, 32), Residual(32), nn::Linear<float>(32, 10)};
+    // ... train ...
+    tg::io::export_onnx(net, tg::TensorF::zeros({1, 1, 28, 28}), "model.onnx", {.opset = 17, .dynamic_batch = true});
+    // END README
+    std::filesystem::current_path(old);
+    expect(std::filesystem::file_size(dir / "model.onnx") > 8 * 14 * 14 * 32 * 4, "model.onnx holds the weights");
+    expect(net.is_training(), "export_onnx restores training mode");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,6 +251,7 @@ int main(int argc, char** argv) {
         higher_order();
         attention();
         ids_and_embeddings();
+        onnx_export(dir);
         std::filesystem::remove_all(dir);
         std::puts("readme snippets: all ran and their checks passed");
         return 0;

@@ -98,7 +98,8 @@ public:
                 max_row = r;
             }
         }
-        t_ = t;
+        buf_ = t.impl()->storage;
+        offset_ = t.impl()->offset;
         n_ = t.numel();
         max_ = max;
         max_row_ = max_row;
@@ -141,7 +142,7 @@ public:
     static Labels uninitialized(int64_t n, int64_t max_label) {
         TAPEGRAD_CHECK(n >= 0, ValueError, "Labels: count must be >= 0, got ", n);
         Labels l;
-        l.t_ = Tensor<int64_t, D>::empty(Shape{n});
+        l.buf_ = detail::make_buffer<int64_t, D>(B::template allocate<int64_t>(n), n, true);
         l.n_ = n;
         l.max_ = max_label;
         return l;
@@ -153,9 +154,17 @@ public:
     /// The row holding max_label(), or -1 when unknown (labels gathered on the device).
     [[nodiscard]] int64_t max_row() const noexcept { return max_row_; }
     /// Device pointer to the labels (null when empty).
-    [[nodiscard]] int64_t* data() const noexcept { return t_.defined() ? t_.impl()->data() : nullptr; }
-    /// The labels as a 1-D int64 tensor, sharing their storage (undefined for default-constructed Labels).
-    [[nodiscard]] const Tensor<int64_t, D>& tensor() const noexcept { return t_; }
+    [[nodiscard]] int64_t* data() const noexcept { return buf_ ? buf_->data + offset_ : nullptr; }
+    /// The labels as a 1-D int64 tensor [size()], sharing their storage (undefined for default-constructed
+    /// Labels). Made on demand, so the losses' per-step Labels of host labels cost what they did before.
+    [[nodiscard]] Tensor<int64_t, D> tensor() const {
+        if (!buf_) return {};
+        auto impl = detail::make_impl<int64_t, D>();
+        impl->storage = buf_;
+        impl->offset = offset_;
+        impl->shape = Shape{n_};
+        return Tensor<int64_t, D>(std::move(impl));
+    }
     /// A host copy (downloads, which waits for the device).
     [[nodiscard]] std::vector<int64_t> to_vector() const {
         std::vector<int64_t> v(static_cast<size_t>(n_));
@@ -164,7 +173,8 @@ public:
     }
 
 private:
-    Tensor<int64_t, D> t_;
+    std::shared_ptr<detail::Buffer<int64_t, D>> buf_;  ///< shared with the Tensor<int64_t> it was made from, if any
+    int64_t offset_ = 0;
     int64_t n_ = 0;
     int64_t max_ = -1;
     int64_t max_row_ = -1;

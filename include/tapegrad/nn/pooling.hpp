@@ -37,6 +37,8 @@ public:
         os << ')';
         return os.str();
     }
+    [[nodiscard]] Size2 kernel_size() const noexcept { return kernel_; }
+    [[nodiscard]] const MaxPool2dParams& params() const noexcept { return p_; }
 
 private:
     Size2 kernel_;
@@ -63,6 +65,8 @@ public:
         os << ')';
         return os.str();
     }
+    [[nodiscard]] Size2 kernel_size() const noexcept { return kernel_; }
+    [[nodiscard]] const AvgPool2dParams& params() const noexcept { return p_; }
 
 private:
     Size2 kernel_;
@@ -86,6 +90,7 @@ public:
         os << "AdaptiveAvgPool2d(output_size=" << out_ << ')';
         return os.str();
     }
+    [[nodiscard]] Size2 output_size() const noexcept { return out_; }
 
 private:
     Size2 out_;
@@ -114,6 +119,8 @@ public:
     [[nodiscard]] std::string describe() const override {
         return "Flatten(start_dim=" + std::to_string(start_) + ", end_dim=" + std::to_string(end_) + ")";
     }
+    [[nodiscard]] int start_dim() const noexcept { return start_; }
+    [[nodiscard]] int end_dim() const noexcept { return end_; }
 
 private:
     int start_, end_;

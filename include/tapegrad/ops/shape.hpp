@@ -126,10 +126,14 @@ Tensor<T, D> concat(std::span<const Tensor<T, D>> xs, int axis) {
     bool any = false;
     for (const auto& x : xs) any = any || x.requires_grad();
     if (is_grad_enabled() && any) {
-        std::vector<Tensor<T, D>> ins(xs.begin(), xs.end());
-        detail::record(
-            y, "concat", xs,
-            [ins, a, so, total](const Tensor<T, D>& dy) {
+        // the inputs are kept in pooled storage, so a steady-state step that concatenates allocates nothing;
+        // one object holds them for both backwards (the fused one and, under create_graph, slices of dy)
+        struct ConcatBackward {
+            backend::HostVector<Tensor<T, D>> ins;
+            int a;
+            Shape::AxisSplit so;
+            int64_t total;
+            void operator()(const Tensor<T, D>& dy) const {
                 int64_t start = 0;
                 for (const auto& x : ins) {
                     const int64_t n = x.shape()[a];
@@ -138,15 +142,18 @@ Tensor<T, D> concat(std::span<const Tensor<T, D>> xs, int axis) {
                                            detail::grad_buffer(x), true);
                     start += n;
                 }
-            },
-            [ins, a](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+            }
+            void operator()(const Tensor<T, D>& dy, detail::GradSink<T, D>& g) const {
                 int64_t start = 0;
                 for (const auto& x : ins) {
                     const int64_t n = x.shape()[a];
                     if (g.wants(x)) g.add(x, slice(dy, a, start, start + n));
                     start += n;
                 }
-            });
+            }
+        };
+        detail::record(y, "concat", xs,
+                       ConcatBackward{backend::HostVector<Tensor<T, D>>(xs.begin(), xs.end()), a, so, total});
     }
     return y;
 }

@@ -63,6 +63,9 @@ TEST_CASE("the CPU backend meets the contract, one family per file") {
     static_assert(backend::OptimFamily<backend::CpuOptim> && !backend::RandomDataFamily<backend::CpuOptim>);
     static_assert(backend::RandomDataFamily<backend::CpuRandomData> && !backend::OptimFamily<backend::CpuRandomData>);
     static_assert(backend::AttentionFamily<backend::CpuAttention> && !backend::BlasFamily<backend::CpuAttention>);
+    // the index family also needs memory for the integer and mask types, which CpuMemory provides
+    static_assert(backend::IndexFamily<backend::Ops<tapegrad::Cpu>> && !backend::IndexFamily<backend::CpuIndex> &&
+                  backend::contract::IndexGradOf<backend::CpuIndex, double>);
     CHECK(backend::Backend<tapegrad::Cpu>);
 }
 

@@ -13,6 +13,7 @@
 #include <tapegrad/backend/common/index_plan.hpp>
 #include <tapegrad/backend/common/strided.hpp>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
 

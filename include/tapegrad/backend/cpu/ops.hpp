@@ -37,6 +37,5 @@ struct Ops<Cpu> : CpuMemory,
                   CpuIndex {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
-static_assert(IndexFamily<Ops<Cpu>>, "Ops<Cpu> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend

@@ -37,6 +37,5 @@ struct Ops<Cuda> : CudaMemory,
                    CudaIndex {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
-static_assert(IndexFamily<Ops<Cuda>>, "Ops<Cuda> must provide the index family of backend/contract.hpp");
 
 }  // namespace tapegrad::backend
