@@ -22,6 +22,8 @@ run logic_gates
 run xor
 [[ -x "$ex/regression" ]] && run regression --svg "$out/fit.svg"
 [[ -x "$ex/activations" ]] && run activations --csv "$out/act.csv" --svg "$out/act.svg"
+# the physics-informed network: its max error against sin(pi x) must end <= 1e-3 (it reaches ~2e-5 here)
+[[ -x "$ex/pinn" ]] && run pinn --steps 600 --max-error 1e-3 --svg "$out/pinn.svg"
 
 # The sequence lessons, short: seq2seq 2 epochs on 6,000 dates (about 5 s of CPU, 0.94 exact match);
 # char_lm 150 steps of a small LSTM and RNN (the two gradient curves into one plot).

@@ -20,6 +20,8 @@
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/autograd/gradcheck.hpp>
+#include <tapegrad/autograd/grad.hpp>
+#include <tapegrad/autograd/functional.hpp>
 
 // ops: every differentiable function (the torch.nn.functional layer)
 #include <tapegrad/ops/elementwise.hpp>

@@ -158,6 +158,20 @@ void threads() {
     tg::set_num_threads(0);
 }
 
+void higher_order() {
+    // README: higher-order
+    const tg::TensorD x = tg::TensorD::from({3}, {0.5, 1.0, 2.0}).requires_grad_();
+    const tg::TensorD y = tg::sum(x * x * x);
+    const tg::TensorD dx = tg::grad(y, x, {.create_graph = true});   // 3 x^2, recorded: differentiable
+    const tg::TensorD dxx = tg::grad(tg::sum(dx), x);                  // 6 x
+    // Hessian-vector product of a scalar function, without forming the Hessian
+    const auto f = [](const tg::TensorD& t) { return tg::sum(tg::tanh(t) * t); };
+    const tg::TensorD hv = tg::hvp(f, x.detach(), tg::TensorD::ones({3}));
+    // END README
+    expect(std::abs(dxx.data()[2] - 12.0) < 1e-12, "grad of grad gives 6 x");
+    expect(hv.numel() == 3 && !x.grad().defined(), "hvp has x's shape; grad() leaves .grad() alone");
+}
+
 void attention() {
     // README: attention
     tg::Generator gen(7);
@@ -234,6 +248,7 @@ int main(int argc, char** argv) {
         metrics();
         gradcheck_own();
         threads();
+        higher_order();
         attention();
         ids_and_embeddings();
         onnx_export(dir);

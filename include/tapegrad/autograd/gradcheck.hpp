@@ -9,10 +9,16 @@
 /// Float inputs are checked in double too (float finite differences are mostly rounding noise): the
 /// function must then also accept double tensors, as a generic lambda does:
 ///     std::cout << gradcheck([](const auto& xs) { return tanh(xs[0]); }, {TensorF::ones({3})}) << '\n';
+///
+/// `gradgradcheck` checks second derivatives the same way, on the gradient grad(<f(x), v>, x) computed with
+/// create_graph: its derivatives with respect to x and to v (both halves of each op's double backward) are
+/// compared with finite differences of the gradient.
 
+#include <tapegrad/autograd/grad.hpp>
 #include <tapegrad/core/tensor.hpp>
 
 #include <cmath>
+#include <algorithm>
 #include <functional>
 #include <ostream>
 #include <sstream>
@@ -130,6 +136,142 @@ GradcheckResult gradcheck(const F& f, const std::vector<TensorF>& inputs, const 
         xs.push_back(TensorD::from(x.shape(), v).requires_grad_(x.requires_grad()));
     }
     return gradcheck(std::function<TensorD(const std::vector<TensorD>&)>(f), xs, opt);
+}
+
+/// Checks `f`'s second derivatives: with v a random output gradient of f(x)'s shape and g_j(x, v) =
+/// d<f(x), v>/dx_j computed by tapegrad::grad with create_graph, it compares the derivatives of
+/// G = sum_j <g_j, r_j> (r_j fixed random weights) with respect to every checked input and to v, taken by
+/// backward through the recorded gradient, with central finite differences of G. First it checks that the
+/// create_graph gradient equals backward's. Inputs that do not require grad stay constants, as in
+/// gradcheck. Throws (ValueError naming the op) where an op on the way has no double backward.
+inline GradcheckResult gradgradcheck(const std::function<TensorD(const std::vector<TensorD>&)>& f,
+                                     const std::vector<TensorD>& inputs, const GradcheckOptions& opt = {}) {
+    bool any = false;
+    for (const auto& x : inputs) any = any || x.requires_grad();
+    std::vector<TensorD> xs;
+    std::vector<size_t> checked;
+    for (size_t k = 0; k < inputs.size(); ++k) {
+        TensorD c = TensorD::empty(inputs[k].shape());
+        c.copy_(inputs[k]);
+        const bool on = any ? inputs[k].requires_grad() : true;
+        c.requires_grad_(on);
+        if (on) checked.push_back(k);
+        xs.push_back(c);
+    }
+    std::vector<TensorD> leaves;
+    for (size_t k : checked) leaves.push_back(xs[k]);
+    Generator gen(opt.seed ^ 0x9e3779b97f4a7c15ULL);
+    TensorD v;
+    {
+        NoGradGuard off;
+        v = TensorD::uniform(f(xs).shape(), -1.0, 1.0, gen);
+    }
+    v.requires_grad_(true);
+    std::vector<TensorD> rs;
+    for (const auto& x : leaves) rs.push_back(TensorD::uniform(x.shape(), -1.0, 1.0, gen));
+    // The gradients g_j at the current values of xs and v.
+    const auto grads = [&](bool create_graph, bool retain) {
+        NoGradGuard on(true);  // recorded even where the caller evaluates without recording
+        const TensorD y = f(xs);
+        if (!y.requires_grad()) return std::vector<TensorD>(leaves.size());
+        return grad(std::vector<TensorD>{y}, leaves,
+                    {.grad_outputs = {v}, .create_graph = create_graph, .retain_graph = retain, .allow_unused = true});
+    };
+    std::ostringstream os;
+    os.precision(10);
+
+    // 1. The create_graph gradient must equal backward's (which gradcheck checks): the comparison below
+    //    differentiates the create_graph gradient, so a wrong value there would otherwise go unseen.
+    {
+        const std::vector<TensorD> gs = grads(true, true);
+        NoGradGuard on(true);
+        const TensorD y = f(xs);
+        for (auto& x : leaves) x.reset_grad();
+        if (y.requires_grad()) y.backward(v.detach());
+        for (size_t j = 0; j < leaves.size(); ++j) {
+            const TensorD ref = leaves[j].grad();
+            for (int64_t i = 0; i < leaves[j].numel(); ++i) {
+                const double want = ref.defined() ? ref.data()[i] : 0.0;
+                const double got = gs[j].defined() ? gs[j].data()[i] : 0.0;
+                if (std::abs(got - want) <= opt.atol + opt.rtol * std::abs(want)) continue;
+                GradcheckResult bad;
+                bad.ok = false;
+                bad.input = static_cast<int>(checked[j]);
+                bad.element = i;
+                bad.analytic = got;
+                bad.numeric = want;
+                bad.max_abs_error = std::abs(got - want);
+                os << "gradgradcheck FAILED: the create_graph gradient of input " << checked[j] << " (shape "
+                   << leaves[j].shape() << ") at flat index " << i << " is " << got << ", backward's is " << want;
+                bad.message = os.str();
+                return bad;
+            }
+        }
+        for (auto& x : leaves) x.reset_grad();
+    }
+
+    // 2. Analytic dG/dx_j and dG/dv: one backward through the recorded gradients.
+    std::vector<TensorD> wrt = leaves;
+    wrt.push_back(v);
+    std::vector<TensorD> analytic(wrt.size());
+    {
+        const std::vector<TensorD> gs = grads(true, true);
+        std::vector<TensorD> outs, weights;
+        for (size_t j = 0; j < gs.size(); ++j)
+            if (gs[j].defined() && gs[j].requires_grad()) {
+                outs.push_back(gs[j]);
+                weights.push_back(rs[j]);
+            }
+        if (!outs.empty()) analytic = grad(outs, wrt, {.grad_outputs = weights, .allow_unused = true});
+    }
+    const auto projected = [&]() {
+        const std::vector<TensorD> gs = grads(false, false);
+        double s = 0.0;
+        for (size_t j = 0; j < gs.size(); ++j)
+            if (gs[j].defined())
+                for (int64_t i = 0; i < gs[j].numel(); ++i) s += gs[j].data()[i] * rs[j].data()[i];
+        return s;
+    };
+
+    // 3. Central differences of G, element by element.
+    GradcheckResult res;
+    double worst_ratio = -1.0;
+    for (size_t k = 0; k < wrt.size(); ++k) {
+        double* p = wrt[k].data();
+        for (int64_t i = 0; i < wrt[k].numel(); ++i) {
+            const double orig = p[i];
+            p[i] = orig + opt.eps;
+            const double lp = projected();
+            p[i] = orig - opt.eps;
+            const double lm = projected();
+            p[i] = orig;
+            const double num = (lp - lm) / (2.0 * opt.eps);
+            const double ana = analytic[k].defined() ? analytic[k].data()[i] : 0.0;
+            const double err = std::abs(ana - num);
+            const double tol = opt.atol + opt.rtol * std::abs(num);
+            const double ratio = std::isfinite(err) ? err / tol : INFINITY;
+            res.max_abs_error = std::max(res.max_abs_error, err);
+            if (ratio > worst_ratio) {
+                worst_ratio = ratio;
+                res.input = k < checked.size() ? static_cast<int>(checked[k]) : static_cast<int>(inputs.size());
+                res.element = i;
+                res.analytic = ana;
+                res.numeric = num;
+            }
+            if (!(err <= tol)) res.ok = false;
+        }
+    }
+    if (res.input < 0)
+        os << "gradgradcheck: no input elements to check";
+    else
+        os << "gradgradcheck " << (res.ok ? "passed" : "FAILED") << ": worst element is "
+           << (res.input == static_cast<int>(inputs.size()) ? std::string("the output gradient v")
+                                                              : "input " + std::to_string(res.input))
+           << " flat index " << res.element << ": analytic " << res.analytic << " vs numeric " << res.numeric
+           << " (abs error " << std::abs(res.analytic - res.numeric) << ", tolerance "
+           << opt.atol + opt.rtol * std::abs(res.numeric) << ")";
+    res.message = os.str();
+    return res;
 }
 
 }  // namespace tapegrad

@@ -9,6 +9,13 @@
 /// Optional inputs (a bias, batch norm's weight) are passed as they are: an undefined tensor is absent, so
 /// `needs_grad(x, w, b)` and `record(y, "linear", {&x, &w, &b}, ...)` skip it, and in the backward
 /// `grad_buffer_or_null(b)` is null for it, as for an input that does not require grad.
+///
+/// Higher-order gradients: an op may pass a second closure, its differentiable backward, which computes
+/// the inputs' gradients with public ops (so, under create_graph, they are recorded and can be
+/// differentiated again) and hands them to a `GradSink`. Only `tapegrad::grad` and
+/// `backward({.create_graph = true})` run it; plain backward keeps running the first, fused closure. An op
+/// recorded without one still works under create_graph: its gradient's value comes from the first closure,
+/// and only differentiating *through* that gradient throws "double backward is not supported for '<op>'".
 
 #include <tapegrad/autograd/tape.hpp>
 #include <tapegrad/core/tensor.hpp>
@@ -18,23 +25,152 @@
 #include <optional>
 #include <span>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
+#include <vector>
 
 namespace tapegrad::detail {
 
-template <class T, class D, class F>
-struct FnNode final : Node {
-    FnNode(const char* op, F&& f) : Node(op), fn(std::move(f)) {}
+/// Where an op's differentiable backward (see `record` with two closures) puts the gradients it computes,
+/// as tensors: `g.add(x, dx)`. Used by tapegrad::grad and backward({.create_graph = true}); the engine then
+/// sums the contributions with recorded adds. `wants(x)` tells whether x's gradient is needed at all (x
+/// requires grad and leads to an input the caller asked about), so a backward can skip computing it.
+template <class T, class D>
+class GradSink {
+public:
+    GradSink(const char* op, const std::unordered_set<const ImplBase*>* needed) : op_(op), needed_(needed) {}
+    [[nodiscard]] bool wants(const Tensor<T, D>& x) const {
+        return x.defined() && x.requires_grad() && (needed_ == nullptr || needed_->count(x.impl()) != 0);
+    }
+    /// Adds `g` (x's shape) to x's gradient, if x's is wanted.
+    void add(const Tensor<T, D>& x, Tensor<T, D> g) {
+        if (!wants(x)) return;
+        TAPEGRAD_CHECK(g.defined() && g.shape() == x.shape(), InternalError, "double backward of '", op_,
+                       "' produced a gradient of shape ", (g.defined() ? g.shape() : Shape{}),
+                       " for an input of shape ", x.shape());
+        grads.emplace_back(x.impl(), std::move(g));
+    }
+    /// Adds a gradient for an input known only by its impl (the first-order fallback).
+    void add_impl(ImplBase* x, Tensor<T, D> g) {
+        if (needed_ != nullptr && needed_->count(x) == 0) return;
+        grads.emplace_back(x, std::move(g));
+    }
+    [[nodiscard]] const char* op() const noexcept { return op_; }
+
+    std::vector<std::pair<ImplBase*, Tensor<T, D>>> grads;  ///< what the backward produced, in order
+
+private:
+    const char* op_;
+    const std::unordered_set<const ImplBase*>* needed_;
+};
+
+/// A node whose backward can also run on tensors, for create_graph (see autograd/grad.hpp).
+template <class T, class D>
+struct TypedNode : Node {
+    using Node::Node;
+    /// Computes the inputs' gradients from the output's gradient `dy` as tensors, into `sink`. With grad
+    /// mode on (create_graph) the computation is recorded, so it can be differentiated again.
+    virtual void backward_graph(const Tensor<T, D>& dy, GradSink<T, D>& sink) = 0;
+    /// True for a node that stands for a gradient whose own derivative is unknown: its backward throws, and
+    /// the engine must reach it (and throw) even though it has no edges to follow.
+    [[nodiscard]] virtual bool opaque() const noexcept { return false; }
+};
+
+/// The tag of an op recorded without a differentiable backward.
+struct NoGraphBackward {};
+
+[[noreturn]] inline void throw_no_double_backward(const char* op) {
+    raise<ValueError>("double backward is not supported for '", op, "': its gradient was computed under ",
+                      "create_graph by its first-order backward, which is not recorded, and something now ",
+                      "differentiates through that gradient");
+}
+
+/// The gradient of an op that has no differentiable backward, produced under create_graph: its value is
+/// right, but differentiating through it throws naming the op (never a silently wrong answer).
+template <class T, class D>
+struct NoDoubleBackwardNode final : TypedNode<T, D> {
+    NoDoubleBackwardNode(const char* op, Tensor<T, D> dy) : TypedNode<T, D>(op), dy_(std::move(dy)) {}
+    void backward() override { throw_no_double_backward(this->name); }
+    void backward_graph(const Tensor<T, D>&, GradSink<T, D>&) override { throw_no_double_backward(this->name); }
+    [[nodiscard]] bool opaque() const noexcept override { return true; }
+    void release() noexcept override { dy_ = Tensor<T, D>(); }
+    Tensor<T, D> dy_;  ///< keeps the incoming gradient (the edge) alive
+};
+
+/// create_graph for an op without a differentiable backward: runs its first-order closure on a copy of dy
+/// (inputs' gradients set aside and restored, so no .grad() changes), returns each input's gradient, and,
+/// when recording, marks each with a NoDoubleBackwardNode.
+template <class T, class D>
+void first_order_backward(TypedNode<T, D>& node, const Tensor<T, D>& dy, GradSink<T, D>& sink) {
+    using Impl = TensorImpl<T, D>;
+    auto* out = static_cast<Impl*>(node.output);
+    const int n = node.num_edges();
+    std::vector<std::shared_ptr<Impl>> saved(static_cast<size_t>(n));
+    std::shared_ptr<Impl> saved_out = std::move(out->grad);
+    for (int i = 0; i < n; ++i) saved[static_cast<size_t>(i)] = std::move(static_cast<Impl*>(node.edge(i))->grad);
+    std::vector<std::shared_ptr<Impl>> got(static_cast<size_t>(n));
+    auto restore = [&]() noexcept {
+        out->grad = std::move(saved_out);
+        for (int i = n - 1; i >= 0; --i) static_cast<Impl*>(node.edge(i))->grad = std::move(saved[static_cast<size_t>(i)]);
+    };
+    try {
+        {
+            const Tensor<T, D> copy = Tensor<T, D>::empty(dy.shape());
+            backend::Ops<D>::copy(dy.numel(), dy.data_ptr(), copy.data_ptr());
+            out->grad = copy.impl_ptr();
+        }
+        node.backward();
+        out->grad.reset();
+        for (int i = 0; i < n; ++i) got[static_cast<size_t>(i)] = std::move(static_cast<Impl*>(node.edge(i))->grad);
+    } catch (...) {
+        restore();
+        throw;
+    }
+    restore();
+    for (int i = 0; i < n; ++i) {
+        if (!got[static_cast<size_t>(i)]) continue;
+        Tensor<T, D> g(std::move(got[static_cast<size_t>(i)]));
+        g.impl()->requires_grad = false;
+        if (is_grad_enabled()) {
+            auto marker = std::allocate_shared<NoDoubleBackwardNode<T, D>>(
+                backend::PoolAllocator<NoDoubleBackwardNode<T, D>>{}, node.name, dy);
+            if (dy.requires_grad()) marker->add_edge(dy.impl());
+            marker->output = g.impl();
+            g.impl()->grad_fn = std::move(marker);
+            g.impl()->requires_grad = true;
+        }
+        sink.add_impl(node.edge(i), std::move(g));
+    }
+}
+
+template <class T, class D, class F, class G = NoGraphBackward>
+struct FnNode final : TypedNode<T, D> {
+    FnNode(const char* op, F&& f) : TypedNode<T, D>(op), fn(std::move(f)) {}
+    FnNode(const char* op, F&& f, G&& g) : TypedNode<T, D>(op), fn(std::move(f)), gfn(std::move(g)) {}
     void backward() override {
-        auto* out = static_cast<TensorImpl<T, D>*>(output);
+        auto* out = static_cast<TensorImpl<T, D>*>(this->output);
         const Tensor<T, D> dy(out->grad);
         if constexpr (std::is_invocable_v<F&, const Tensor<T, D>&, const TensorImpl<T, D>&>)
             (*fn)(dy, *out);
         else
             (*fn)(dy);
     }
-    void release() noexcept override { fn.reset(); }
+    void backward_graph(const Tensor<T, D>& dy, GradSink<T, D>& sink) override {
+        TAPEGRAD_CHECK(fn.has_value(), ValueError, "grad: the record of '", this->name, "' was freed by an earlier ",
+                       "backward");
+        if constexpr (!std::is_same_v<G, NoGraphBackward>)
+            (*gfn)(dy, sink);
+        else if constexpr (std::is_invocable_v<F&, const Tensor<T, D>&, GradSink<T, D>&>)
+            (*fn)(dy, sink);  // one closure object with both backwards (sharing its captures)
+        else
+            first_order_backward(*this, dy, sink);
+    }
+    void release() noexcept override {
+        fn.reset();
+        if constexpr (!std::is_same_v<G, NoGraphBackward>) gfn.reset();
+    }
     std::optional<F> fn;
+    [[no_unique_address]] std::conditional_t<std::is_same_v<G, NoGraphBackward>, NoGraphBackward, std::optional<G>> gfn;
 };
 
 /// True when `x` is present (defined) and requires grad: an input whose gradient an op's backward computes.
@@ -50,8 +186,8 @@ template <class... Ts>
     return is_grad_enabled() && (wants_grad(inputs) || ...);
 }
 
-template <class T, class D, class F>
-void attach(Tensor<T, D>& out, std::shared_ptr<FnNode<T, D, F>> node) {
+template <class T, class D, class F, class G>
+void attach(Tensor<T, D>& out, std::shared_ptr<FnNode<T, D, F, G>> node) {
     node->output = out.impl();
     out.impl()->grad_fn = std::move(node);
     out.impl()->requires_grad = true;
@@ -59,7 +195,8 @@ void attach(Tensor<T, D>& out, std::shared_ptr<FnNode<T, D, F>> node) {
 
 /// Makes `out` the result of a recorded op whose backward is `fn`. Only inputs that require grad become
 /// edges (an undefined input, an absent optional one, is skipped); the closure itself holds whatever it
-/// needs alive.
+/// needs alive. Recorded this way, an op has no differentiable backward: under create_graph its gradient
+/// is still computed (by `fn`), but differentiating through that gradient throws naming the op.
 template <class T, class D, class F>
 void record(Tensor<T, D>& out, const char* op, std::initializer_list<const Tensor<T, D>*> inputs, F&& fn) {
     auto node = std::allocate_shared<FnNode<T, D, std::decay_t<F>>>(
@@ -72,6 +209,34 @@ template <class T, class D, class F>
 void record(Tensor<T, D>& out, const char* op, std::span<const Tensor<T, D>> inputs, F&& fn) {
     auto node = std::allocate_shared<FnNode<T, D, std::decay_t<F>>>(
         backend::PoolAllocator<FnNode<T, D, std::decay_t<F>>>{}, op, std::forward<F>(fn));
+    for (const Tensor<T, D>& in : inputs)
+        if (wants_grad(in)) node->add_edge(in.impl());
+    attach(out, std::move(node));
+}
+
+/// An op's closure may also be one object with both backwards, `operator()(dy[, out])` and
+/// `operator()(dy, GradSink&)`, which share its captures (what the hottest ops, unary and binary, do: a
+/// second closure would copy each captured tensor again).
+///
+/// Like record, with a second closure: the op's differentiable backward,
+/// `graph_fn(const Tensor& dy, GradSink& g)`, which computes each input's gradient with public (recorded)
+/// ops and hands it over with `g.add(x, dx)`. Only create_graph (and tapegrad::grad) run it; plain
+/// backward runs `fn`, the fast one.
+template <class T, class D, class F, class G>
+void record(Tensor<T, D>& out, const char* op, std::initializer_list<const Tensor<T, D>*> inputs, F&& fn,
+            G&& graph_fn) {
+    using Node = FnNode<T, D, std::decay_t<F>, std::decay_t<G>>;
+    auto node = std::allocate_shared<Node>(backend::PoolAllocator<Node>{}, op, std::forward<F>(fn),
+                                           std::forward<G>(graph_fn));
+    for (const Tensor<T, D>* in : inputs)
+        if (wants_grad(*in)) node->add_edge(in->impl());
+    attach(out, std::move(node));
+}
+template <class T, class D, class F, class G>
+void record(Tensor<T, D>& out, const char* op, std::span<const Tensor<T, D>> inputs, F&& fn, G&& graph_fn) {
+    using Node = FnNode<T, D, std::decay_t<F>, std::decay_t<G>>;
+    auto node = std::allocate_shared<Node>(backend::PoolAllocator<Node>{}, op, std::forward<F>(fn),
+                                           std::forward<G>(graph_fn));
     for (const Tensor<T, D>& in : inputs)
         if (wants_grad(in)) node->add_edge(in.impl());
     attach(out, std::move(node));

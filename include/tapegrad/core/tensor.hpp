@@ -102,6 +102,14 @@ concept has_shape_ops = requires(const X& x, const Shape& s) {
     clone(x);
     transpose(x, 0, 1);
 };
+/// backward({.create_graph = true}) calls backward_with_graph of autograd/grad.hpp, found by
+/// argument-dependent lookup where backward is instantiated.
+template <class X>
+concept has_graph_backward = requires(const X& x) { backward_with_graph(x, x, true); };
+template <class X>
+void call_backward_with_graph(const X& x, const X& g, bool retain) {
+    backward_with_graph(x, g, retain);
+}
 template <class X>
 X call_reshape(const X& x, const Shape& s) {
     return reshape(x, s);
@@ -135,6 +143,10 @@ std::shared_ptr<Buffer<T, D>> make_buffer(T* p, int64_t n, bool owned) {
 struct BackwardOptions {
     /// Keep the record after backward so it can be run again (gradients then accumulate).
     bool retain_graph = false;
+    /// Record the backward pass itself, so the gradients it leaves in .grad() can be differentiated again
+    /// (gradient penalties, physics-informed losses). Implies retain_graph. Slower than the default fused
+    /// backward; see tapegrad::grad in <tapegrad/autograd/grad.hpp>, which must be included.
+    bool create_graph = false;
 };
 
 template <class T, class D>
@@ -396,6 +408,15 @@ public:
                            "backward: trying to backward through the graph a second time (the record of '",
                            self.grad_fn->name, "' was freed by an earlier backward). Call ",
                            "backward({.retain_graph = true}) the first time if you need to backpropagate twice");
+        }
+        if (opt.create_graph) {
+            if constexpr (detail::has_graph_backward<Tensor>) {
+                detail::call_backward_with_graph(*this, gradient, true);
+                return;
+            } else {
+                TAPEGRAD_CHECK(false, ValueError, "backward: create_graph needs <tapegrad/autograd/grad.hpp> (or the ",
+                               "umbrella header <tapegrad/tapegrad.hpp>) to be included");
+            }
         }
         if (self.grad_fn && self.retains_grad) self.stash_grad();
         detail_accumulate(self, gradient);

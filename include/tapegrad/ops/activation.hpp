@@ -111,13 +111,21 @@ Tensor<T, D> prelu(const Tensor<T, D>& x, const Tensor<T, D>& weight) {
     Tensor<T, D> y = Tensor<T, D>::empty(sx);
     B::zip(p, x.data_ptr(), weight.data_ptr(), y.data_ptr(), fn::Prelu{});
     if (detail::needs_grad(x, weight)) {
-        detail::record(y, "prelu", {&x, &weight},
-                       [x, weight, p](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-                           T* dx = detail::grad_buffer_or_null(x);
-                           T* dw = detail::grad_buffer_or_null(weight);
-                           B::zip_backward(p, x.data_ptr(), weight.data_ptr(), out.data(), dy.data_ptr(), dx, dw,
-                                           fn::Prelu{});
-                       });
+        detail::record(
+            y, "prelu", {&x, &weight},
+            [x, weight, p](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
+                T* dx = detail::grad_buffer_or_null(x);
+                T* dw = detail::grad_buffer_or_null(weight);
+                B::zip_backward(p, x.data_ptr(), weight.data_ptr(), out.data(), dy.data_ptr(), dx, dw, fn::Prelu{});
+            },
+            // Under create_graph: with m = (x > 0), dx = dy (m + (1 - m) a), da = sum of dy x (1 - m) per channel.
+            [x, weight, ws](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                const Tensor<T, D> m = detail::positive_mask(x);
+                const Tensor<T, D> a = reshape(weight, ws);
+                if (g.wants(x)) g.add(x, dy * (m + (T(1) - m) * a));
+                if (g.wants(weight))
+                    g.add(weight, reshape(detail::sum_to(dy * x * (T(1) - m), ws), weight.shape()));
+            });
     }
     return y;
 }

@@ -44,12 +44,16 @@ Tensor<T, D> dropout(const Tensor<T, D>& x, double p, bool training, Generator& 
     Tensor<T, D> y = Tensor<T, D>::empty(x.shape());
     B::zip(plan, x.data_ptr(), m, y.data_ptr(), fn::Mul{});
     if (detail::needs_grad(x)) {
-        detail::record(y, "dropout", {&x},
-                       [x, mask, plan](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-                           // dx = dy * m: Mul's da(a, b, y, dy) = dy * b
-                           B::zip_backward(plan, x.data_ptr(), mask.data_ptr(), out.data(), dy.data_ptr(),
-                                           detail::grad_buffer(x), static_cast<T*>(nullptr), fn::Mul{});
-                       });
+        detail::record(
+            y, "dropout", {&x},
+            [x, mask, plan](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
+                // dx = dy * m: Mul's da(a, b, y, dy) = dy * b
+                B::zip_backward(plan, x.data_ptr(), mask.data_ptr(), out.data(), dy.data_ptr(),
+                                detail::grad_buffer(x), static_cast<T*>(nullptr), fn::Mul{});
+            },
+            [x, mask](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (g.wants(x)) g.add(x, dy * mask);
+            });
     }
     return y;
 }

@@ -5,11 +5,15 @@
 /// side) plus a one-line wrapper here; `unary` and `binary` do the recording once for all of them.
 
 #include <tapegrad/autograd/record.hpp>
+#include <tapegrad/backend/common/activation_functors.hpp>
 #include <tapegrad/backend/common/functors.hpp>
+#include <tapegrad/backend/common/loss_functors.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/reduce.hpp>
 #include <tapegrad/ops/shape.hpp>
 
 #include <concepts>
+#include <type_traits>
 
 namespace tapegrad {
 
@@ -33,6 +37,183 @@ inline backend::Strided broadcast_plan(const Shape& out, const Shape& a, const S
     return p;
 }
 
+// ---- differentiable backwards (create_graph) --------------------------------------------------------------
+
+/// `g` summed down to `shape` (the inverse of broadcasting `shape` up to g's shape), with recorded ops.
+template <Scalar T, Device D>
+Tensor<T, D> sum_to(Tensor<T, D> g, const Shape& shape) {
+    if (g.shape() == shape) return g;
+    while (g.dim() > shape.rank()) g = tapegrad::sum(g, 0);
+    for (int i = 0; i < shape.rank(); ++i)
+        if (shape[i] == 1 && g.size(i) != 1) g = tapegrad::sum(g, i, true);
+    return g.shape() == shape ? g : reshape(g, shape);
+}
+
+/// 1 where x > 0, else 0: a constant (recorded nothing), for the derivative of piecewise functions.
+template <Scalar T, Device D>
+Tensor<T, D> positive_mask(const Tensor<T, D>& x) {
+    Tensor<T, D> m = Tensor<T, D>::empty(x.shape());
+    backend::Ops<D>::map(x.numel(), x.data_ptr(), m.data_ptr(), fn::Step{});
+    return m;
+}
+
+template <class F, class... Fs>
+inline constexpr bool is_one_of = (std::is_same_v<F, Fs> || ...);
+
+/// The unary functors whose derivative unary_derivative writes with ops (a functor outside this list is
+/// recorded without a differentiable backward, so double backward through it throws naming it).
+template <class F>
+inline constexpr bool twice_differentiable_unary =
+    is_one_of<F, fn::Neg, fn::Exp, fn::Log, fn::Sqrt, fn::Abs, fn::Pow, fn::Clamp, fn::Tanh, fn::Sigmoid, fn::Relu,
+              fn::Step, fn::Identity, fn::LeakyRelu, fn::Elu, fn::Softplus, fn::Gelu, fn::Silu, fn::Softsign,
+              fn::NormalCdf>;
+
+/// f'(x) for a unary functor, written with ops so that it can be differentiated again (to any order: each
+/// formula uses only ops that have a formula here). Piecewise parts use constant masks.
+template <class F, Scalar T, Device D>
+Tensor<T, D> unary_derivative(const F& f, const Tensor<T, D>& x) {
+    using TD = Tensor<T, D>;
+    const auto c = [](double v) { return static_cast<T>(v); };
+    if constexpr (std::is_same_v<F, fn::Neg>) return TD::full(x.shape(), T(-1));
+    else if constexpr (std::is_same_v<F, fn::Exp>) return exp(x);
+    else if constexpr (std::is_same_v<F, fn::Log>) return T(1) / x;
+    else if constexpr (std::is_same_v<F, fn::Sqrt>) return T(0.5) / sqrt(x);
+    else if constexpr (std::is_same_v<F, fn::Abs>) return positive_mask(x) - positive_mask(neg(x.detach()));
+    else if constexpr (std::is_same_v<F, fn::Pow>) {
+        if (f.p == 0.0) return TD::zeros(x.shape());
+        if (f.p == 1.0) return TD::ones(x.shape());
+        if (f.p == 2.0) return x * T(2);
+        return pow(x, f.p - 1.0) * c(f.p);
+    } else if constexpr (std::is_same_v<F, fn::Clamp>) {
+        const TD xd = x.detach();  // 1 inside [lo, hi]
+        return (T(1) - positive_mask(c(f.lo) - xd)) * (T(1) - positive_mask(xd - c(f.hi)));
+    } else if constexpr (std::is_same_v<F, fn::Tanh>) {
+        const TD t = tanh(x);
+        return T(1) - t * t;
+    } else if constexpr (std::is_same_v<F, fn::Sigmoid>) {
+        const TD s = sigmoid(x);
+        return s * (T(1) - s);
+    } else if constexpr (std::is_same_v<F, fn::Relu>) return positive_mask(x);
+    else if constexpr (std::is_same_v<F, fn::Step>) return TD::zeros(x.shape());
+    else if constexpr (std::is_same_v<F, fn::Identity>) return TD::ones(x.shape());
+    else if constexpr (std::is_same_v<F, fn::LeakyRelu>) {
+        const TD m = positive_mask(x);
+        return m + (T(1) - m) * c(f.alpha);
+    } else if constexpr (std::is_same_v<F, fn::Elu>) {
+        // alpha e^x for x <= 0, 1 above; e^min(x, 0) = e^-relu(-x) cannot overflow
+        const TD m = positive_mask(x);
+        return m + (T(1) - m) * exp(-relu(-x)) * c(f.alpha);
+    } else if constexpr (std::is_same_v<F, fn::Softplus>) {
+        // sigmoid(beta x), or 1 where the function is linear (beta x > threshold)
+        const TD z = x * c(f.beta);
+        const TD lin = positive_mask(z.detach() - c(f.threshold));
+        return lin + (T(1) - lin) * sigmoid(z);
+    } else if constexpr (std::is_same_v<F, fn::Gelu>) {
+        if (f.tanh_approx) {
+            // y = x (1 + tanh u) / 2, u = k (x + 0.044715 x^3):  y' = (1 + t) / 2 + x (1 - t^2) k (1 + 3 0.044715 x^2) / 2
+            const T k = c(0.79788456080286535588), a = c(0.044715);
+            const TD t = tanh((x + x * x * x * a) * k);
+            return (T(1) + t) * T(0.5) + x * (T(1) - t * t) * (T(1) + x * x * (T(3) * a)) * (T(0.5) * k);
+        }
+        // y = x Phi(x):  y' = Phi(x) + x phi(x)
+        return unary(x, fn::NormalCdf{}) + x * exp(x * x * T(-0.5)) * c(0.39894228040143267794);
+    } else if constexpr (std::is_same_v<F, fn::Silu>) {
+        const TD s = sigmoid(x);
+        return s * (T(1) + x * (T(1) - s));
+    } else if constexpr (std::is_same_v<F, fn::Softsign>) {
+        const TD d = T(1) + abs(x);
+        return T(1) / (d * d);
+    } else if constexpr (std::is_same_v<F, fn::NormalCdf>) {
+        return exp(x * x * T(-0.5)) * c(0.39894228040143267794);
+    } else {
+        static_assert(!std::is_same_v<F, F>, "unary_derivative: no formula for this functor");
+    }
+}
+
+/// The binary functors whose partial derivatives binary_graph_backward writes with ops.
+template <class F>
+inline constexpr bool twice_differentiable_binary =
+    is_one_of<F, fn::Add, fn::Sub, fn::Mul, fn::Div, fn::Maximum, fn::SquaredError, fn::Bce, fn::BceWithLogits>;
+
+/// The differentiable backward of y = f(a, b) with broadcasting: each partial derivative times dy, summed
+/// back to its operand's shape.
+template <class F, Scalar T, Device D>
+void binary_graph_backward(const F&, const Tensor<T, D>& a, const Tensor<T, D>& b, const Tensor<T, D>& dy,
+                           GradSink<T, D>& g) {
+    using TD = Tensor<T, D>;
+    const bool wa = g.wants(a), wb = g.wants(b);
+    if (!wa && !wb) return;
+    TD da, db;
+    if constexpr (std::is_same_v<F, fn::Add>) {
+        da = dy;
+        db = dy;
+    } else if constexpr (std::is_same_v<F, fn::Sub>) {
+        da = dy;
+        if (wb) db = -dy;
+    } else if constexpr (std::is_same_v<F, fn::Mul>) {
+        if (wa) da = dy * b;
+        if (wb) db = dy * a;
+    } else if constexpr (std::is_same_v<F, fn::Div>) {
+        if (wa) da = dy / b;
+        if (wb) db = -(dy * a) / (b * b);
+    } else if constexpr (std::is_same_v<F, fn::Maximum>) {
+        const TD ma = T(1) - positive_mask(b.detach() - a.detach());  // 1 where a >= b
+        if (wa) da = dy * ma;
+        if (wb) db = dy * (T(1) - ma);
+    } else if constexpr (std::is_same_v<F, fn::SquaredError>) {
+        const TD d = dy * (a - b) * T(2);
+        da = d;
+        if (wb) db = -d;
+    } else if constexpr (std::is_same_v<F, fn::Bce>) {
+        // p = a, t = b: d/dp = (p - t) / max(p (1 - p), 1e-12);  d/dt = log(1 - p) - log p, each log >= -100
+        if (wa) da = dy * (a - b) / maximum(a * (T(1) - a), TD::scalar(T(1e-12)));
+        if (wb) db = dy * (maximum(log(T(1) - a), TD::scalar(T(-100))) - maximum(log(a), TD::scalar(T(-100))));
+    } else if constexpr (std::is_same_v<F, fn::BceWithLogits>) {
+        if (wa) da = dy * (sigmoid(a) - b);
+        if (wb) db = -(dy * a);
+    } else {
+        static_assert(!std::is_same_v<F, F>, "binary_graph_backward: no formula for this functor");
+    }
+    if (wa) g.add(a, sum_to(da, a.shape()));
+    if (wb) g.add(b, sum_to(db, b.shape()));
+}
+
+/// The backward of y = f(x) (unary): the fused one, and (when f is listed in twice_differentiable_unary)
+/// the differentiable one, in one object so that x is captured once.
+template <class F, class T, class D>
+struct UnaryBackward {
+    Tensor<T, D> x;
+    F f;
+    void operator()(const Tensor<T, D>& dy, const TensorImpl<T, D>& out) const {
+        const auto dx = grad_target(x, out, dy);
+        backend::Ops<D>::map_backward(x.numel(), x.data_ptr(), out.data(), dy.data_ptr(), dx.data, f, dx.assign);
+    }
+    void operator()(const Tensor<T, D>& dy, GradSink<T, D>& g) const
+        requires twice_differentiable_unary<F>
+    {
+        if (g.wants(x)) g.add(x, dy * unary_derivative(f, x));
+    }
+};
+
+/// The backward of y = f(a, b) with broadcasting plan p, fused and (for the listed functors) differentiable.
+template <class F, class T, class D>
+struct BinaryBackward {
+    Tensor<T, D> a, b;
+    backend::Strided p;
+    F f;
+    void operator()(const Tensor<T, D>& dy, const TensorImpl<T, D>& out) const {
+        T* db = grad_buffer_or_null(b);
+        const auto da = grad_target(a, out, dy);  // after b's: a may be b
+        backend::Ops<D>::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da.data, db, f,
+                                      da.assign);
+    }
+    void operator()(const Tensor<T, D>& dy, GradSink<T, D>& g) const
+        requires twice_differentiable_binary<F>
+    {
+        binary_graph_backward(f, a, b, dy, g);
+    }
+};
+
 }  // namespace detail
 
 /// y = f(x) elementwise for a unary functor `f` (see backend/common/functors.hpp); records f.backward.
@@ -41,12 +222,7 @@ Tensor<T, D> unary(const Tensor<T, D>& x, const F& f) {
     using B = backend::Ops<D>;
     Tensor<T, D> y = Tensor<T, D>::empty(x.shape());
     B::map(x.numel(), x.data_ptr(), y.data_ptr(), f);
-    if (detail::needs_grad(x)) {
-        detail::record(y, F::name, {&x}, [x, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-            const auto dx = detail::grad_target(x, out, dy);
-            B::map_backward(x.numel(), x.data_ptr(), out.data(), dy.data_ptr(), dx.data, f, dx.assign);
-        });
-    }
+    if (detail::needs_grad(x)) detail::record(y, F::name, {&x}, detail::UnaryBackward<F, T, D>{x, f});
     return y;
 }
 
@@ -59,15 +235,7 @@ Tensor<T, D> binary(const Tensor<T, D>& a, const Tensor<T, D>& b, const F& f) {
     const backend::Strided p = detail::broadcast_plan(s, a.shape(), b.shape());
     Tensor<T, D> y = Tensor<T, D>::empty(s);
     B::zip(p, a.data_ptr(), b.data_ptr(), y.data_ptr(), f);
-    if (detail::needs_grad(a, b)) {
-        detail::record(y, F::name, {&a, &b},
-                       [a, b, p, f](const Tensor<T, D>& dy, const detail::TensorImpl<T, D>& out) {
-                           T* db = detail::grad_buffer_or_null(b);
-                           const auto da = detail::grad_target(a, out, dy);  // after b's: a may be b
-                           B::zip_backward(p, a.data_ptr(), b.data_ptr(), out.data(), dy.data_ptr(), da.data, db, f,
-                                           da.assign);
-                       });
-    }
+    if (detail::needs_grad(a, b)) detail::record(y, F::name, {&a, &b}, detail::BinaryBackward<F, T, D>{a, b, p, f});
     return y;
 }
 

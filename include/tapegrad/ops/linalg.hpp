@@ -4,6 +4,8 @@
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/reduce.hpp>
 #include <tapegrad/ops/shape.hpp>
 
 #include <algorithm>
@@ -127,6 +129,12 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
         Tensor<T, D> y = Tensor<T, D>::empty(out);
         Bk::gemm(false, false, rows, N, K, T(1), a.data_ptr(), b.data_ptr(), T(0), y.data_ptr());
         if (detail::needs_grad(a, b)) {
+            // Under create_graph: the same products, as recorded matmuls.
+            auto graph = [a, b, rows, N, K](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (g.wants(a)) g.add(a, matmul(dy, transpose(b, 0, 1)));
+                if (g.wants(b))
+                    g.add(b, matmul(transpose(reshape(a, Shape{rows, K}), 0, 1), reshape(dy, Shape{rows, N})));
+            };
             detail::record(y, "matmul", {&a, &b}, [a, b, rows, N, K](const Tensor<T, D>& dy) {
                 bool fresh = false;
                 if (a.requires_grad()) {  // dA = dY B^T
@@ -137,7 +145,7 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
                     T* db = detail::grad_buffer_for_overwrite(b, fresh);
                     Bk::gemm(true, false, K, N, rows, T(1), a.data_ptr(), dy.data_ptr(), fresh ? T(0) : T(1), db);
                 }
-            });
+            }, std::move(graph));
         }
         return y;
     }
@@ -157,6 +165,12 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
     detail::gemm_groups<T, D>(false, false, M, N, K, a.data_ptr(), *oa, b.data_ptr(), *ob, T(0), y.data_ptr(), *oy,
                               y.numel());
     if (detail::needs_grad(a, b)) {
+        // Under create_graph: recorded matmuls, each summed down over the batch dimensions its operand was
+        // broadcast along.
+        auto graph = [a, b](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+            if (g.wants(a)) g.add(a, detail::sum_to(matmul(dy, transpose(b, -2, -1)), a.shape()));
+            if (g.wants(b)) g.add(b, detail::sum_to(matmul(transpose(a, -2, -1), dy), b.shape()));
+        };
         detail::record(y, "matmul", {&a, &b}, [a, b, M, N, K, oa, ob, oy](const Tensor<T, D>& dy) {
             bool fresh = false;
             if (a.requires_grad()) {  // dA = dY B^T
@@ -169,7 +183,7 @@ Tensor<T, D> matmul(const Tensor<T, D>& a, const Tensor<T, D>& b) {
                 detail::gemm_groups<T, D>(true, false, K, N, M, a.data_ptr(), *oa, dy.data_ptr(), *oy,
                                           fresh ? T(0) : T(1), db, *ob, b.numel());
             }
-        });
+        }, std::move(graph));
     }
     return y;
 }
@@ -213,6 +227,13 @@ Tensor<T, D> linear(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
     Bk::gemm(false, true, rows, out, in, T(1), x.data_ptr(), w.data_ptr(), T(0), y.data_ptr());
     if (has_bias) Bk::add_row_vector(rows, out, b.data_ptr(), y.data_ptr());
     if (detail::needs_grad(x, w, b)) {
+        // Under create_graph: dx = dy W, dW = dy^T x, db = column sums of dy, as recorded ops on [rows, .] views.
+        auto graph = [x, w, b, rows, in, out](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+            const Tensor<T, D> dy2 = reshape(dy, Shape{rows, out});
+            if (g.wants(x)) g.add(x, reshape(matmul(dy2, w), x.shape()));
+            if (g.wants(w)) g.add(w, matmul(transpose(dy2, 0, 1), reshape(x, Shape{rows, in})));
+            if (g.wants(b)) g.add(b, tapegrad::sum(dy2, 0));
+        };
         detail::record(y, "linear", {&x, &w, &b}, [x, w, b, rows, in, out](const Tensor<T, D>& dy) {
             const T* g = dy.data_ptr();
             bool fresh = false;
@@ -225,7 +246,7 @@ Tensor<T, D> linear(const Tensor<T, D>& x, const Tensor<T, D>& w, const Tensor<T
                 Bk::gemm(true, false, out, in, rows, T(1), g, x.data_ptr(), fresh ? T(0) : T(1), dw);
             }
             if (detail::wants_grad(b)) Bk::add_column_sums(rows, out, g, detail::grad_buffer(b));
-        });
+        }, std::move(graph));
     }
     return y;
 }

@@ -127,6 +127,24 @@ Tensor<T, D> reduce_rows(const Tensor<T, D>& rows, Reduction r, int64_t& stride,
     return y;
 }
 
+/// -onehot(labels) as an [N, C] constant (a class loss's differentiable backward), made by the nll
+/// backward primitive with a gradient of one per row.
+template <Scalar T, Device D>
+Tensor<T, D> negative_onehot(const Labels<D>& labels, int64_t N, int64_t C) {
+    Tensor<T, D> out = Tensor<T, D>::zeros(Shape{N, C});
+    const Tensor<T, D> ones = Tensor<T, D>::ones(Shape{N});
+    backend::Ops<D>::nll_rows_backward(N, C, labels.data(), ones.data_ptr(), int64_t{1}, T(1), out.data_ptr());
+    return out;
+}
+
+/// The gradient of each row of a row-wise loss as a column [N, 1] (or [1, 1], one for all), from the
+/// output's gradient dy read as reduce_rows describes (recorded: the loss's gradient is linear in dy).
+template <Scalar T, Device D>
+Tensor<T, D> row_gradients(const Tensor<T, D>& dy, int64_t N, int64_t stride, T scale) {
+    const Tensor<T, D> g = scale != T(1) ? dy * scale : dy;
+    return reshape(g, stride == 0 ? Shape{1, 1} : Shape{N, 1});
+}
+
 }  // namespace tapegrad::detail
 
 namespace tapegrad {
@@ -187,12 +205,18 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const Labels<D>& labels, 
     T scale = T(1);
     Tensor<T, D> y = tapegrad::detail::reduce_rows(rows, reduction, stride, scale);
     if (tapegrad::detail::needs_grad(logits)) {
-        tapegrad::detail::record(y, "cross_entropy", {&logits},
-                                 [logits, probs, labels, N, C, stride, scale](const Tensor<T, D>& dy) {
-                                     B::softmax_xent_rows_backward(N, C, probs.data_ptr(), labels.data(), dy.data_ptr(),
-                                                                   stride, scale,
-                                                                   tapegrad::detail::grad_buffer(logits));
-                                 });
+        tapegrad::detail::record(
+            y, "cross_entropy", {&logits},
+            [logits, probs, labels, N, C, stride, scale](const Tensor<T, D>& dy) {
+                B::softmax_xent_rows_backward(N, C, probs.data_ptr(), labels.data(), dy.data_ptr(), stride, scale,
+                                              tapegrad::detail::grad_buffer(logits));
+            },
+            // Under create_graph: dx_r = (softmax(x_r) - onehot(label_r)) dy_r, softmax recomputed (recorded).
+            [logits, labels, N, C, stride, scale](const Tensor<T, D>& dy, tapegrad::detail::GradSink<T, D>& g) {
+                if (!g.wants(logits)) return;
+                g.add(logits, (softmax(logits, 1) + tapegrad::detail::negative_onehot<T>(labels, N, C)) *
+                                  tapegrad::detail::row_gradients(dy, N, stride, scale));
+            });
     }
     return y;
 }
@@ -249,11 +273,18 @@ Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, const Labels<D>& labels, Re
     T scale = T(1);
     Tensor<T, D> y = tapegrad::detail::reduce_rows(rows, reduction, stride, scale);
     if (tapegrad::detail::needs_grad(log_probs)) {
-        tapegrad::detail::record(y, "nll_loss", {&log_probs},
-                                 [log_probs, labels, N, C, stride, scale](const Tensor<T, D>& dy) {
-                                     B::nll_rows_backward(N, C, labels.data(), dy.data_ptr(), stride, scale,
-                                                          tapegrad::detail::grad_buffer(log_probs));
-                                 });
+        tapegrad::detail::record(
+            y, "nll_loss", {&log_probs},
+            [log_probs, labels, N, C, stride, scale](const Tensor<T, D>& dy) {
+                B::nll_rows_backward(N, C, labels.data(), dy.data_ptr(), stride, scale,
+                                     tapegrad::detail::grad_buffer(log_probs));
+            },
+            [log_probs, labels, N, C, stride, scale](const Tensor<T, D>& dy, tapegrad::detail::GradSink<T, D>& g) {
+                if (!g.wants(log_probs))
+                    return;
+                g.add(log_probs, tapegrad::detail::negative_onehot<T>(labels, N, C) *
+                                     tapegrad::detail::row_gradients(dy, N, stride, scale));
+            });
     }
     return y;
 }

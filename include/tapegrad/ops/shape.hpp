@@ -40,9 +40,14 @@ Tensor<T, D> reshape(const Tensor<T, D>& x, const Shape& shape) {
     impl->shape = s;
     Tensor<T, D> y(std::move(impl));
     if (detail::needs_grad(x)) {
-        detail::record(y, "reshape", {&x}, [x](const Tensor<T, D>& dy) {
-            backend::Ops<D>::axpy(x.numel(), T(1), dy.data_ptr(), detail::grad_buffer(x));
-        });
+        detail::record(
+            y, "reshape", {&x},
+            [x](const Tensor<T, D>& dy) {
+                backend::Ops<D>::axpy(x.numel(), T(1), dy.data_ptr(), detail::grad_buffer(x));
+            },
+            [x](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (g.wants(x)) g.add(x, reshape(dy, x.shape()));
+            });
     }
     return y;
 }
@@ -86,9 +91,11 @@ Tensor<T, D> transpose(const Tensor<T, D>& x, int axis0, int axis1) {
     Tensor<T, D> y = Tensor<T, D>::empty(out);
     B::strided_copy(p, x.data_ptr(), y.data_ptr());
     if (detail::needs_grad(x)) {
-        detail::record(y, "transpose", {&x}, [x, p](const Tensor<T, D>& dy) {
-            B::strided_add(p, dy.data_ptr(), detail::grad_buffer(x));
-        });
+        detail::record(
+            y, "transpose", {&x}, [x, p](const Tensor<T, D>& dy) { B::strided_add(p, dy.data_ptr(), detail::grad_buffer(x)); },
+            [x, a, b](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (g.wants(x)) g.add(x, transpose(dy, a, b));
+            });
     }
     return y;
 }
@@ -119,18 +126,34 @@ Tensor<T, D> concat(std::span<const Tensor<T, D>> xs, int axis) {
     bool any = false;
     for (const auto& x : xs) any = any || x.requires_grad();
     if (is_grad_enabled() && any) {
-        // the inputs are kept in pooled storage, so a steady-state step that concatenates allocates nothing
-        detail::record(y, "concat", xs, [ins = backend::HostVector<Tensor<T, D>>(xs.begin(), xs.end()), a, so,
-                                         total](const Tensor<T, D>& dy) {
-            int64_t start = 0;
-            for (const auto& x : ins) {
-                const int64_t n = x.shape()[a];
-                if (x.requires_grad())
-                    B::copy_axis_block(so.outer, total, so.inner, start, n, dy.data_ptr(), n, 0, detail::grad_buffer(x),
-                                       true);
-                start += n;
+        // the inputs are kept in pooled storage, so a steady-state step that concatenates allocates nothing;
+        // one object holds them for both backwards (the fused one and, under create_graph, slices of dy)
+        struct ConcatBackward {
+            backend::HostVector<Tensor<T, D>> ins;
+            int a;
+            Shape::AxisSplit so;
+            int64_t total;
+            void operator()(const Tensor<T, D>& dy) const {
+                int64_t start = 0;
+                for (const auto& x : ins) {
+                    const int64_t n = x.shape()[a];
+                    if (x.requires_grad())
+                        B::copy_axis_block(so.outer, total, so.inner, start, n, dy.data_ptr(), n, 0,
+                                           detail::grad_buffer(x), true);
+                    start += n;
+                }
             }
-        });
+            void operator()(const Tensor<T, D>& dy, detail::GradSink<T, D>& g) const {
+                int64_t start = 0;
+                for (const auto& x : ins) {
+                    const int64_t n = x.shape()[a];
+                    if (g.wants(x)) g.add(x, slice(dy, a, start, start + n));
+                    start += n;
+                }
+            }
+        };
+        detail::record(y, "concat", xs,
+                       ConcatBackward{backend::HostVector<Tensor<T, D>>(xs.begin(), xs.end()), a, so, total});
     }
     return y;
 }
@@ -158,10 +181,21 @@ Tensor<T, D> slice(const Tensor<T, D>& x, int axis, int64_t start, int64_t end) 
     Tensor<T, D> y = Tensor<T, D>::empty(s.with(a, e0 - b0));
     B::copy_axis_block(sp.outer, n, sp.inner, b0, e0 - b0, x.data_ptr(), e0 - b0, 0, y.data_ptr(), false);
     if (detail::needs_grad(x)) {
-        detail::record(y, "slice", {&x}, [x, sp, b0, e0](const Tensor<T, D>& dy) {
-            B::copy_axis_block(sp.outer, e0 - b0, sp.inner, 0, e0 - b0, dy.data_ptr(), sp.n, b0, detail::grad_buffer(x),
-                               true);
-        });
+        detail::record(
+            y, "slice", {&x},
+            [x, sp, b0, e0](const Tensor<T, D>& dy) {
+                B::copy_axis_block(sp.outer, e0 - b0, sp.inner, 0, e0 - b0, dy.data_ptr(), sp.n, b0,
+                                   detail::grad_buffer(x), true);
+            },
+            [x, a, b0, e0](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (!g.wants(x)) return;  // dx = dy padded with zeros along the axis
+                const Shape& sx = x.shape();
+                std::vector<Tensor<T, D>> parts;
+                if (b0 > 0) parts.push_back(Tensor<T, D>::zeros(sx.with(a, b0)));
+                parts.push_back(dy);
+                if (e0 < sx[a]) parts.push_back(Tensor<T, D>::zeros(sx.with(a, sx[a] - e0)));
+                g.add(x, parts.size() == 1 ? dy : concat(std::span<const Tensor<T, D>>(parts), a));
+            });
     }
     return y;
 }
@@ -172,9 +206,10 @@ Tensor<T, D> clone(const Tensor<T, D>& x) {
     Tensor<T, D> y = Tensor<T, D>::empty(x.shape());
     backend::Ops<D>::copy(x.numel(), x.data_ptr(), y.data_ptr());
     if (detail::needs_grad(x)) {
-        detail::record(y, "clone", {&x}, [x](const Tensor<T, D>& dy) {
-            backend::Ops<D>::axpy(x.numel(), T(1), dy.data_ptr(), detail::grad_buffer(x));
-        });
+        detail::record(
+            y, "clone", {&x},
+            [x](const Tensor<T, D>& dy) { backend::Ops<D>::axpy(x.numel(), T(1), dy.data_ptr(), detail::grad_buffer(x)); },
+            [x](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) { g.add(x, dy); });
     }
     return y;
 }

@@ -14,6 +14,8 @@
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/reduce.hpp>
 
 namespace tapegrad {
 
@@ -29,9 +31,20 @@ Tensor<T, D> softmax_along(const Tensor<T, D>& x, int axis, bool log, const char
     Tensor<T, D> y = Tensor<T, D>::empty(x.shape());
     B::softmax_axis(s.outer, s.n, s.inner, x.data_ptr(), y.data_ptr(), log);
     if (needs_grad(x)) {
-        record(y, op, {&x}, [x, s, log](const Tensor<T, D>& dy, const TensorImpl<T, D>& out) {
-            B::softmax_axis_backward(s.outer, s.n, s.inner, out.data(), dy.data_ptr(), grad_buffer(x), log);
-        });
+        record(
+            y, op, {&x},
+            [x, s, log](const Tensor<T, D>& dy, const TensorImpl<T, D>& out) {
+                B::softmax_axis_backward(s.outer, s.n, s.inner, out.data(), dy.data_ptr(), grad_buffer(x), log);
+            },
+            // Under create_graph, the same formulas with y recomputed as a recorded op.
+            [x, a, log](const Tensor<T, D>& dy, GradSink<T, D>& g) {
+                if (!g.wants(x)) return;
+                const Tensor<T, D> p = softmax_along(x, a, false, "softmax");
+                if (log)
+                    g.add(x, dy - p * tapegrad::sum(dy, a, true));
+                else
+                    g.add(x, p * (dy - tapegrad::sum(dy * p, a, true)));
+            });
     }
     return y;
 }

@@ -6,6 +6,7 @@
 
 #include <tapegrad/autograd/record.hpp>
 #include <tapegrad/core/tensor.hpp>
+#include <tapegrad/ops/shape.hpp>
 
 #include <cstdint>
 #include <initializer_list>
@@ -43,13 +44,22 @@ Tensor<T, D> stack(std::span<const Tensor<T, D>> xs, int axis = 0) {
     bool any = false;
     for (const auto& x : xs) any = any || x.requires_grad();
     if (is_grad_enabled() && any) {
-        detail::record(y, "stack", xs, [ins = std::vector<Tensor<T, D>>(xs.begin(), xs.end()), so, n](const Tensor<T, D>& dy) {
-            for (int64_t k = 0; k < n; ++k) {
-                const auto& x = ins[static_cast<size_t>(k)];
-                if (x.requires_grad())
-                    B::copy_axis_block(so.outer, n, so.inner, k, 1, dy.data_ptr(), 1, 0, detail::grad_buffer(x), true);
-            }
-        });
+        std::vector<Tensor<T, D>> ins(xs.begin(), xs.end());
+        detail::record(
+            y, "stack", xs,
+            [ins, so, n](const Tensor<T, D>& dy) {
+                for (int64_t k = 0; k < n; ++k) {
+                    const auto& x = ins[static_cast<size_t>(k)];
+                    if (x.requires_grad())
+                        B::copy_axis_block(so.outer, n, so.inner, k, 1, dy.data_ptr(), 1, 0, detail::grad_buffer(x),
+                                           true);
+                }
+            },
+            // Under create_graph: input k's gradient is select(dy, axis, k).
+            [ins, a, n](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                for (int64_t k = 0; k < n; ++k)
+                    if (g.wants(ins[static_cast<size_t>(k)])) g.add(ins[static_cast<size_t>(k)], select(dy, a, k));
+            });
     }
     return y;
 }
@@ -77,9 +87,21 @@ Tensor<T, D> select(const Tensor<T, D>& x, int axis, int64_t index) {
     Tensor<T, D> y = Tensor<T, D>::empty(s.without(a));
     B::copy_axis_block(sp.outer, n, sp.inner, i, 1, x.data_ptr(), 1, 0, y.data_ptr(), false);
     if (detail::needs_grad(x)) {
-        detail::record(y, "select", {&x}, [x, sp, i](const Tensor<T, D>& dy) {
-            B::copy_axis_block(sp.outer, 1, sp.inner, 0, 1, dy.data_ptr(), sp.n, i, detail::grad_buffer(x), true);
-        });
+        detail::record(
+            y, "select", {&x},
+            [x, sp, i](const Tensor<T, D>& dy) {
+                B::copy_axis_block(sp.outer, 1, sp.inner, 0, 1, dy.data_ptr(), sp.n, i, detail::grad_buffer(x), true);
+            },
+            // Under create_graph: dy put back as slice i of zeros along the axis.
+            [x, a, i](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (!g.wants(x)) return;
+                const Shape& sx = x.shape();
+                std::vector<Tensor<T, D>> parts;
+                if (i > 0) parts.push_back(Tensor<T, D>::zeros(sx.with(a, i)));
+                parts.push_back(reshape(dy, sx.with(a, 1)));
+                if (i + 1 < sx[a]) parts.push_back(Tensor<T, D>::zeros(sx.with(a, sx[a] - i - 1)));
+                g.add(x, parts.size() == 1 ? parts[0] : concat(std::span<const Tensor<T, D>>(parts), a));
+            });
     }
     return y;
 }
@@ -124,9 +146,15 @@ Tensor<T, D> permute(const Tensor<T, D>& x, std::span<const int> dims) {
     B::strided_copy(p, x.data_ptr(), y.data_ptr());
     if (detail::needs_grad(x)) {
         // the gradient is y's layout read through the same plan: add dy[i] into dx at the plan's offsets
-        detail::record(y, "permute", {&x}, [x, p](const Tensor<T, D>& dy) {
-            B::strided_add(p, dy.data_ptr(), detail::grad_buffer(x));
-        });
+        std::vector<int> inverse(static_cast<size_t>(r));
+        for (int i = 0; i < r; ++i)
+            inverse[static_cast<size_t>(s.normalize_axis(dims[static_cast<size_t>(i)], "permute"))] = i;
+        detail::record(
+            y, "permute", {&x}, [x, p](const Tensor<T, D>& dy) { B::strided_add(p, dy.data_ptr(), detail::grad_buffer(x)); },
+            // Under create_graph: dy permuted back.
+            [x, inverse](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
+                if (g.wants(x)) g.add(x, permute(dy, std::span<const int>(inverse)));
+            });
     }
     return y;
 }

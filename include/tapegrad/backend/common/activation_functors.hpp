@@ -131,6 +131,16 @@ struct Softsign {
     }
 };
 
+/// y = Phi(x), the standard normal CDF (1 + erf(x / sqrt 2)) / 2;  dy/dx = phi(x) = e^(-x^2 / 2) / sqrt(2 pi).
+/// Not an activation of its own: exact gelu's derivative, Phi(x) + x phi(x), uses it under create_graph.
+struct NormalCdf {
+    static constexpr const char* name = "normal_cdf";
+    template <class T> TAPEGRAD_HD T operator()(T x) const { return T(0.5) * std::erfc(-x * T(0.70710678118654752440)); }
+    template <class T> TAPEGRAD_HD T backward(T x, T, T dy) const {
+        return dy * T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+    }
+};
+
 /// Parametric ReLU, binary: y = x for x > 0, a x otherwise, with a learned slope a (broadcast per channel);
 /// dy/dx = 1 for x > 0, a otherwise;  dy/da = 0 for x > 0, x otherwise.
 struct Prelu {
@@ -148,6 +158,6 @@ struct Prelu {
 
 /// X(name) for every unary functor of this header.
 #define TAPEGRAD_ACTIVATION_UNARY_FUNCTORS(X) \
-    X(Step) X(Identity) X(LeakyRelu) X(Elu) X(Softplus) X(Gelu) X(Silu) X(Softsign)
+    X(Step) X(Identity) X(LeakyRelu) X(Elu) X(Softplus) X(Gelu) X(Silu) X(Softsign) X(NormalCdf)
 /// X(name) for every binary functor of this header.
 #define TAPEGRAD_ACTIVATION_BINARY_FUNCTORS(X) X(Prelu)
