@@ -8,7 +8,7 @@
 #   bash bench/compare.sh --rounds 2 --workloads "xor mlp_s" --threads "1"
 #
 # Options: --rounds N, --reps N (repetitions per program run), --threads "1 2", --workloads "xor op_chain
-# mlp_s mlp_l cnn", --build-dir DIR (default build-bench), --data DIR (MNIST), --out DIR (raw lines and the
+# mlp_s mlp_l cnn lstm_s lstm_l", --build-dir DIR (default build-bench), --data DIR (MNIST), --out DIR (raw lines and the
 # table; default DIR/compare), --no-build, --table-only (tabulate the raw lines already in --out again),
 # --cmake-args "ARGS" (extra configure arguments, e.g. "-DTAPEGRAD_BLAS=OFF" for Eigen's own products).
 # Each program runs with OMP_NUM_THREADS set to its thread count as well as --threads: with TAPEGRAD_BLAS,
@@ -16,11 +16,13 @@
 # LibTorch comes from Debian's libtorch-dev; without it the LibTorch column reads n/a. Its speed depends on
 # the BLAS behind libblas.so.3: the OpenMP OpenBLAS (libopenblas0-openmp) is the one that agrees with
 # LibTorch's OpenMP threads (the pthread build was 2-4x slower at 2 threads), and this script says which
-# one is active.
+# one is active. For lstm_s and lstm_l LibTorch also runs with OPENBLAS_CORETYPE=SkylakeX on AVX-512 CPUs
+# (Debian's OpenBLAS otherwise picks its generic Prescott kernels on CPUs newer than it knows), logged as
+# "libtorch_skx"; the table's LibTorch column takes the faster of its two settings and says which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=3 reps=3 threads="1 2" workloads="xor op_chain mlp_s mlp_l cnn" build_dir=build-bench data="" out="" build=1 run=1
+rounds=3 reps=3 threads="1 2" workloads="xor op_chain mlp_s mlp_l cnn lstm_s lstm_l" build_dir=build-bench data="" out="" build=1 run=1
 cmake_args=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -34,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --cmake-args) cmake_args="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
     --table-only) build=0 run=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -87,6 +89,15 @@ run_one() {
   OMP_NUM_THREADS=$t "$bin/$prog" --workload="$workload" --reps="$reps" --threads="$t" "${data_flag[@]}" |
     tee -a "$raw" >&2
 }
+# LibTorch with OpenBLAS's SkylakeX kernels forced, its lines renamed "libtorch_skx".
+run_torch_skx() {
+  local workload=$1 t=$2
+  echo "libtorch_skx $workload $t $(cut -d' ' -f1 /proc/loadavg)" >>"$loads"
+  OPENBLAS_CORETYPE=SkylakeX OMP_NUM_THREADS=$t "$bin/workloads_libtorch" --workload="$workload" --reps="$reps" \
+    --threads="$t" "${data_flag[@]}" | sed 's/^libtorch /libtorch_skx /' | tee -a "$raw" >&2
+}
+have_avx512=0
+grep -qw avx512f /proc/cpuinfo && have_avx512=1
 
 start=$(date +%s)
 for ((round = 1; round <= rounds * run; ++round)); do
@@ -95,6 +106,7 @@ for ((round = 1; round <= rounds * run; ++round)); do
     for t in $threads; do
       run_one workloads "$w" "$t"
       [[ $have_torch == 1 ]] && run_one workloads_libtorch "$w" "$t"
+      if [[ $have_torch == 1 && $have_avx512 == 1 && $w == lstm_* ]]; then run_torch_skx "$w" "$t"; fi
       if [[ $w == mlp_s || $w == mlp_l ]]; then run_one workloads_eigen "$w" "$t"; fi
     done
   done
@@ -125,11 +137,17 @@ meets() { [[ -z $1 ]] && { echo "n/a"; return; }; awk -v x="$1" -v l="$2" 'BEGIN
 
 # Median load average before the runs of one workload and thread count.
 row_load() { awk -v w="$1" -v t="$2" '$2 == w && $3 == t { print $4 }' "$loads" | median; }
-metric_of() { case $1 in xor) echo us_per_step ;; op_chain) echo fwdbwd_ns_per_op ;; *) echo epoch_s ;; esac; }
-unit_of() { case $1 in xor) echo "us/step" ;; op_chain) echo "ns/link" ;; *) echo "s/epoch" ;; esac; }
-digits_of() { case $1 in xor) echo 2 ;; op_chain) echo 0 ;; *) echo 3 ;; esac; }
-target_of() { case $1 in xor) echo 0.05 ;; op_chain) echo 0.0333 ;; mlp_s) echo 0.8 ;; mlp_l) echo 0.95 ;; cnn) echo 1.0 ;; esac; }
-target_text() { case $1 in xor) echo "<= 0.05 (20x)" ;; op_chain) echo "<= 0.033 (30x)" ;; mlp_s) echo "<= 0.8" ;; mlp_l) echo "<= 0.95" ;; cnn) echo "<= 1.0" ;; esac; }
+metric_of() { case $1 in xor) echo us_per_step ;; op_chain) echo fwdbwd_ns_per_op ;; lstm_*) echo ms_per_step ;; *) echo epoch_s ;; esac; }
+unit_of() { case $1 in xor) echo "us/step" ;; op_chain) echo "ns/link" ;; lstm_*) echo "ms/step" ;; *) echo "s/epoch" ;; esac; }
+digits_of() { case $1 in xor) echo 2 ;; op_chain) echo 0 ;; lstm_*) echo 2 ;; *) echo 3 ;; esac; }
+target_of() { case $1 in xor) echo 0.05 ;; op_chain) echo 0.0333 ;; mlp_s) echo 0.8 ;; mlp_l) echo 0.95 ;; cnn) echo 1.0 ;; lstm_s) echo 0.25 ;; lstm_l) echo 0.7 ;; esac; }
+target_text() { case $1 in xor) echo "<= 0.05 (20x)" ;; op_chain) echo "<= 0.033 (30x)" ;; mlp_s) echo "<= 0.8" ;; mlp_l) echo "<= 0.95" ;; cnn) echo "<= 1.0" ;; lstm_s) echo "<= 0.25" ;; lstm_l) echo "<= 0.7" ;; esac; }
+# The faster of LibTorch's two settings (default, SkylakeX kernels): "framework" for med and best.
+torch_fw() {
+  local a b
+  a=$(med libtorch "$1" "$2" "$3") b=$(med libtorch_skx "$1" "$2" "$3")
+  if [[ -n $b && ( -z $a || $(awk -v a="$a" -v b="$b" 'BEGIN { print (b < a) }') == 1 ) ]]; then echo libtorch_skx; else echo libtorch; fi
+}
 
 model=$(lscpu | awk -F: '/^Model name/ { sub(/^[ \t]+/, "", $2); print $2; exit }')
 cores=$(lscpu | awk -F: '/^Core\(s\) per socket/ { c = $2 } /^Socket\(s\)/ { s = $2 } END { print c * s }')
@@ -159,7 +177,8 @@ grep -q EIGEN_USE_BLAS "$build_dir/build.ninja" 2>/dev/null && products="OpenBLA
     m=$(metric_of "$w") d=$(digits_of "$w")
     for t in $threads; do
       tg=$(med tapegrad "$w" "$t" "$m")
-      lt=$(med libtorch "$w" "$t" "$m")
+      tfw=$(torch_fw "$w" "$t" "$m")
+      lt=$(med "$tfw" "$w" "$t" "$m")
       eg=$(med eigen "$w" "$t" "$m")
       r=$(ratio "$tg" "$lt")
       met=n/a
@@ -169,8 +188,10 @@ grep -q EIGEN_USE_BLAS "$build_dir/build.ninja" 2>/dev/null && products="OpenBLA
         acc="$(fmt "$(med tapegrad "$w" "$t" test_acc)" 4) / $(fmt "$(med libtorch "$w" "$t" test_acc)" 4)"
         acc+=" / $(fmt "$(med eigen "$w" "$t" test_acc)" 4)"
       fi
-      echo "| $w | $t | $(unit_of "$w") | $(fmt "$tg" "$d") | $(fmt "$lt" "$d") | $(fmt "$eg" "$d") | $r |" \
-           "$(target_text "$w") | $met | $(ratio "$(best tapegrad "$w" "$t" "$m")" "$(best libtorch "$w" "$t" "$m")") |" \
+      lt_text=$(fmt "$lt" "$d")
+      [[ $tfw == libtorch_skx ]] && lt_text+=" (SkylakeX)"
+      echo "| $w | $t | $(unit_of "$w") | $(fmt "$tg" "$d") | $lt_text | $(fmt "$eg" "$d") | $r |" \
+           "$(target_text "$w") | $met | $(ratio "$(best tapegrad "$w" "$t" "$m")" "$(best "$tfw" "$w" "$t" "$m")") |" \
            "$(ratio "$tg" "$eg") | $acc | $(fmt "$(row_load "$w" "$t")" 2) |"
     done
   done

@@ -11,6 +11,8 @@
 //   mlp_s     784-128-10 ReLU, cross-entropy, SGD 0.1, batch 64, one epoch        epoch_s, samples_per_s,
 //   mlp_l     784-512-256-10 ReLU, SGD 0.05 momentum 0.9, batch 128, one epoch      test_acc (after the
 //   cnn       LeNet-5, SGD 0.05 momentum 0.9, batch 64, first 20,000 images         timed epoch)
+//   lstm_s    character LM step: Embedding -> LSTM (batch_first) -> Linear,           ms_per_step, loss_end
+//   lstm_l    cross-entropy over B*T, Adam 1e-3, clip_grad_norm_ 1.0 (sizes in workloads_common.hpp)
 // loss_1k is the training loss after the first 1000 xor steps: with identical initial weights it should
 // agree between the frameworks.
 
@@ -133,10 +135,52 @@ workloads::Metrics mnist_rep(const std::string& workload, const tg::data::Datase
     return workloads::epoch_metrics(secs, train.size(), evaluate(*net, test));
 }
 
+// ---- character-level LSTM language model ---------------------------------------------------------------
+
+/// Embedding(V, E) -> LSTM(E, H, batch_first) -> Linear(H, V), one training step per batch of the token
+/// stream: 5 untimed steps, then ms_per_step over 40.
+workloads::Metrics lstm_rep(const std::string& workload, bool warmup) {
+    const workloads::LstmSpec s = workloads::lstm_spec(workload);
+    const auto init = workloads::initial_lstm(s);
+    tg::Generator gen(workloads::init_seed);
+    nn::Embedding<float> emb(s.V, s.E, gen);
+    nn::LSTM<float> lstm(s.E, s.H, gen, {.batch_first = true});
+    nn::Linear<float> fc(s.H, s.V, gen);
+    std::vector<TensorF> params = emb.parameters();
+    for (const TensorF& p : lstm.parameters()) params.push_back(p);
+    for (const TensorF& p : fc.parameters()) params.push_back(p);
+    for (size_t i = 0; i < params.size(); ++i)
+        std::copy(init[i].values.begin(), init[i].values.end(), params[i].data());
+    tg::optim::Adam<float> opt(params, {.lr = workloads::lstm_lr});
+    const int steps = workloads::lstm_warmup_steps + workloads::lstm_timed_steps;
+    const std::vector<int64_t> tokens = workloads::lstm_tokens(s, steps);
+    std::vector<int64_t> inputs, targets;
+    tg::TensorL ids = tg::TensorL::zeros({s.B, s.T});
+    float last = 0;
+    const auto step = [&](int i) {
+        workloads::lstm_batch(s, tokens, i, inputs, targets);
+        std::copy(inputs.begin(), inputs.end(), ids.data());
+        opt.zero_grad();
+        const TensorF logits = fc(lstm(emb(ids))).reshape({s.B * s.T, s.V});
+        const TensorF loss = nn::cross_entropy(logits, targets);
+        loss.backward();
+        tg::optim::clip_grad_norm_(params, workloads::lstm_clip);
+        opt.step();
+        last = loss.item();
+    };
+    for (int i = 0; i < workloads::lstm_warmup_steps; ++i) step(i);
+    if (warmup) return {};
+    const auto t0 = workloads::Clock::now();
+    for (int i = workloads::lstm_warmup_steps; i < steps; ++i) step(i);
+    return workloads::lstm_metrics(workloads::seconds_since(t0), last);
+}
+
 void run(const workloads::Config& cfg) {
     const auto& w = cfg.workload;
     if (w == "xor") return workloads::repeat("tapegrad", cfg, xor_rep);
     if (w == "op_chain") return workloads::repeat("tapegrad", cfg, op_chain_rep);
+    if (w == "lstm_s" || w == "lstm_l")
+        return workloads::repeat("tapegrad", cfg, [&](bool warmup) { return lstm_rep(w, warmup); });
     auto mnist = workloads::load_mnist(cfg, /*flatten=*/w != "cnn");
     const auto count = workloads::mnist_spec(w).train_count;
     if (count < mnist.train.size()) {
@@ -151,7 +195,7 @@ void run(const workloads::Config& cfg) {
 
 int main(int argc, char** argv) {
     workloads::Config cfg;
-    CLI::App app{"tapegrad workloads: xor, op_chain, mlp_s, mlp_l, cnn"};
+    CLI::App app{"tapegrad workloads: xor, op_chain, mlp_s, mlp_l, cnn, lstm_s, lstm_l"};
     workloads::add_flags(app, cfg);
     bool simulate_trap = false;
     app.add_flag("--simulate-blas-trap", simulate_trap,

@@ -46,13 +46,13 @@ struct Config {
 };
 
 inline const std::vector<std::string>& workload_names() {
-    static const std::vector<std::string> names{"xor", "op_chain", "mlp_s", "mlp_l", "cnn"};
+    static const std::vector<std::string> names{"xor", "op_chain", "mlp_s", "mlp_l", "cnn", "lstm_s", "lstm_l"};
     return names;
 }
 
 /// Declares --workload, --reps, --threads and --data on `app`.
 inline void add_flags(CLI::App& app, Config& cfg) {
-    app.add_option("--workload", cfg.workload, "xor, op_chain, mlp_s, mlp_l or cnn")
+    app.add_option("--workload", cfg.workload, "xor, op_chain, mlp_s, mlp_l, cnn, lstm_s or lstm_l")
         ->required()
         ->check(CLI::IsMember(workload_names()));
     app.add_option("--reps", cfg.reps, "Timed repetitions (each after one warm-up)")
@@ -146,6 +146,75 @@ inline std::vector<ParamInit> initial_cnn() {
     const std::vector<int64_t> dense = mnist_spec("cnn").sizes;
     for (size_t i = 0; i + 1 < dense.size(); ++i) draw_layer(gen, {dense[i + 1], dense[i]}, p);
     return p;
+}
+
+// ---- the character-LM step (lstm_s, lstm_l) -------------------------------------------------------------
+
+/// A character-level language model's training step on a fixed random token stream: Embedding(V, E) ->
+/// LSTM(E, H, one layer, batch_first) -> Linear(H, V), cross-entropy over all B*T positions (targets: the
+/// next token), Adam(1e-3), clip_grad_norm_(1.0). lstm_s is overhead-bound, lstm_l GEMM-bound.
+struct LstmSpec {
+    int64_t V, E, H, B, T;
+};
+inline LstmSpec lstm_spec(const std::string& workload) {
+    if (workload == "lstm_s") return {.V = 64, .E = 32, .H = 128, .B = 16, .T = 32};
+    return {.V = 96, .E = 64, .H = 256, .B = 64, .T = 64};
+}
+inline constexpr int lstm_warmup_steps = 5;   ///< untimed steps before the timed ones
+inline constexpr int lstm_timed_steps = 40;   ///< ms_per_step is their mean
+inline constexpr double lstm_lr = 1e-3;
+inline constexpr double lstm_clip = 1.0;
+
+/// The token stream: `steps` batches of B rows of T + 1 tokens in [0, V) (a row's inputs are its first T
+/// tokens, its targets the last T), row-major [steps, B, T + 1], from Generator(shuffle_seed).
+inline std::vector<int64_t> lstm_tokens(const LstmSpec& s, int steps) {
+    tapegrad::Generator gen(shuffle_seed);
+    std::vector<int64_t> t(static_cast<size_t>(steps * s.B * (s.T + 1)));
+    for (int64_t& v : t) v = static_cast<int64_t>(gen.below(static_cast<uint64_t>(s.V)));
+    return t;
+}
+/// Batch `step`'s inputs and targets, each [B, T] row-major.
+inline void lstm_batch(const LstmSpec& s, const std::vector<int64_t>& tokens, int step, std::vector<int64_t>& inputs,
+                       std::vector<int64_t>& targets) {
+    inputs.resize(static_cast<size_t>(s.B * s.T));
+    targets.resize(static_cast<size_t>(s.B * s.T));
+    const int64_t* base = tokens.data() + static_cast<int64_t>(step) * s.B * (s.T + 1);
+    for (int64_t b = 0; b < s.B; ++b)
+        for (int64_t t = 0; t < s.T; ++t) {
+            inputs[static_cast<size_t>(b * s.T + t)] = base[b * (s.T + 1) + t];
+            targets[static_cast<size_t>(b * s.T + t)] = base[b * (s.T + 1) + t + 1];
+        }
+}
+/// The initial parameters, in the order of the modules' parameters: embedding weight [V, E] ~ N(0, 1) (as
+/// torch.nn.Embedding), the LSTM's weight_ih_l0 [4H, E], weight_hh_l0 [4H, H], bias_ih_l0, bias_hh_l0 [4H]
+/// ~ U(-1/sqrt(H), 1/sqrt(H)) (as torch.nn.LSTM), the output layer's weight [V, H] and bias [V] ~
+/// U(-1/sqrt(H), 1/sqrt(H)) (as torch.nn.Linear).
+inline std::vector<ParamInit> initial_lstm(const LstmSpec& s) {
+    tapegrad::Generator gen(init_seed);
+    std::vector<ParamInit> p;
+    const auto uniform = [&](std::vector<int64_t> shape, double bound) {
+        int64_t n = 1;
+        for (const int64_t d : shape) n *= d;
+        std::vector<float> v(static_cast<size_t>(n));
+        const auto lo = static_cast<float>(-bound), hi = static_cast<float>(bound);
+        for (float& x : v) x = lo + (hi - lo) * gen.uniform01<float>();
+        p.push_back({std::move(shape), std::move(v)});
+    };
+    std::vector<float> emb(static_cast<size_t>(s.V * s.E));
+    for (float& x : emb) x = static_cast<float>(gen.normal());
+    p.push_back({{s.V, s.E}, std::move(emb)});
+    const double b = 1.0 / std::sqrt(static_cast<double>(s.H));
+    uniform({4 * s.H, s.E}, b);
+    uniform({4 * s.H, s.H}, b);
+    uniform({4 * s.H}, b);
+    uniform({4 * s.H}, b);
+    uniform({s.V, s.H}, b);
+    uniform({s.V}, b);
+    return p;
+}
+/// The metrics of one repetition: mean milliseconds per timed step and the loss of the last step.
+inline std::vector<std::pair<std::string, double>> lstm_metrics(double seconds, double last_loss) {
+    return {{"ms_per_step", seconds * 1e3 / lstm_timed_steps}, {"loss_end", last_loss}};
 }
 
 // ---- data ----------------------------------------------------------------------------------------------

@@ -159,10 +159,49 @@ workloads::Metrics mnist_rep(const std::string& workload, const TorchData& train
     return workloads::epoch_metrics(secs, n, evaluate(net, test));
 }
 
+// ---- character-level LSTM language model ---------------------------------------------------------------
+
+/// Embedding(V, E) -> LSTM(E, H, batch_first) -> Linear(H, V), as bench/workloads' lstm_rep.
+workloads::Metrics lstm_rep(const std::string& workload, bool warmup) {
+    const workloads::LstmSpec s = workloads::lstm_spec(workload);
+    torch::nn::Embedding emb(s.V, s.E);
+    torch::nn::LSTM lstm(torch::nn::LSTMOptions(s.E, s.H).batch_first(true));
+    torch::nn::Linear fc(s.H, s.V);
+    std::vector<torch::Tensor> params = emb->parameters();
+    for (const auto& p : lstm->parameters()) params.push_back(p);
+    for (const auto& p : fc->parameters()) params.push_back(p);
+    load_init(params, workloads::initial_lstm(s));
+    torch::optim::Adam opt(params, torch::optim::AdamOptions(workloads::lstm_lr));
+    const int steps = workloads::lstm_warmup_steps + workloads::lstm_timed_steps;
+    const std::vector<int64_t> tokens = workloads::lstm_tokens(s, steps);
+    std::vector<int64_t> inputs, targets;
+    float last = 0;
+    const auto step = [&](int i) {
+        workloads::lstm_batch(s, tokens, i, inputs, targets);
+        const torch::Tensor x = torch::from_blob(inputs.data(), {s.B, s.T}, torch::kInt64);
+        const torch::Tensor y = torch::from_blob(targets.data(), {s.B * s.T}, torch::kInt64);
+        opt.zero_grad();
+        const torch::Tensor out = std::get<0>(lstm->forward(emb->forward(x)));
+        const torch::Tensor logits = fc->forward(out).reshape({s.B * s.T, s.V});
+        const torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
+        loss.backward();
+        torch::nn::utils::clip_grad_norm_(params, workloads::lstm_clip);
+        opt.step();
+        last = loss.item<float>();
+    };
+    for (int i = 0; i < workloads::lstm_warmup_steps; ++i) step(i);
+    if (warmup) return {};
+    const auto t0 = workloads::Clock::now();
+    for (int i = workloads::lstm_warmup_steps; i < steps; ++i) step(i);
+    return workloads::lstm_metrics(workloads::seconds_since(t0), last);
+}
+
 void run(const workloads::Config& cfg) {
     const auto& w = cfg.workload;
     if (w == "xor") return workloads::repeat("libtorch", cfg, xor_rep);
     if (w == "op_chain") return workloads::repeat("libtorch", cfg, op_chain_rep);
+    if (w == "lstm_s" || w == "lstm_l")
+        return workloads::repeat("libtorch", cfg, [&](bool warmup) { return lstm_rep(w, warmup); });
     const auto mnist = workloads::load_mnist(cfg, /*flatten=*/w != "cnn");
     const TorchData train = as_torch(mnist.train), test = as_torch(mnist.test);
     workloads::repeat("libtorch", cfg, [&](bool warmup) { return mnist_rep(w, train, test, warmup); });
@@ -172,7 +211,7 @@ void run(const workloads::Config& cfg) {
 
 int main(int argc, char** argv) {
     workloads::Config cfg;
-    CLI::App app{"LibTorch workloads: xor, op_chain, mlp_s, mlp_l, cnn"};
+    CLI::App app{"LibTorch workloads: xor, op_chain, mlp_s, mlp_l, cnn, lstm_s, lstm_l"};
     workloads::add_flags(app, cfg);
     CLI11_PARSE(app, argc, argv);
     try {

@@ -38,6 +38,8 @@
 #include <tapegrad/ops/layer_norm.hpp>
 #include <tapegrad/ops/attention.hpp>
 #include <tapegrad/ops/rnn.hpp>
+#include <tapegrad/ops/integer.hpp>
+#include <tapegrad/ops/index.hpp>
 
 // nn: modules (layers, activations, losses as function objects, containers) and metrics
 #include <tapegrad/nn/module.hpp>
@@ -55,6 +57,9 @@
 #include <tapegrad/nn/attention.hpp>
 #include <tapegrad/nn/transformer.hpp>
 #include <tapegrad/nn/rnn.hpp>
+#include <tapegrad/nn/embedding.hpp>
+// decoding: greedy search, beam search and sampling over a step function
+#include <tapegrad/nn/decoding.hpp>
 
 // optim: optimizers, schedules, clipping
 #include <tapegrad/optim/optim.hpp>

@@ -37,7 +37,8 @@ TEST_CASE("CUDA: TransformerEncoderLayer and MultiheadAttention equal the CPU's 
     check_close("encoder forward", yc.to_vector(), yd.to_vector(), 1e-5);
     sum(yc * yc).backward();
     sum(yd * yd).backward();
-    const auto pc = cpu.named_parameters(), pd = gpu.named_parameters();
+    const auto pc = cpu.named_parameters();
+    const auto pd = gpu.named_parameters();
     REQUIRE(pc.size() == pd.size());
     for (size_t i = 0; i < pc.size(); ++i)
         check_close("gradient of " + pc[i].first, pc[i].second.grad().to_vector(), pd[i].second.grad().to_vector(),

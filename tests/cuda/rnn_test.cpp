@@ -28,7 +28,7 @@ TEST_CASE("CUDA: an LSTM with lengths trains as on the CPU (output, states, grad
     nn::LSTM<float> cpu(5, 8, g1, {.num_layers = 2, .batch_first = true, .bidirectional = true});
     nn::LSTM<float, Cuda> gpu(5, 8, g2, {.num_layers = 2, .batch_first = true, .bidirectional = true});
     const auto pc = cpu.parameters();
-    const auto pg = gpu.parameters();
+    auto pg = gpu.parameters();
     for (size_t i = 0; i < pc.size(); ++i) {
         NoGradGuard ng;
         pg[i].copy_(to<Cuda>(pc[i]));

@@ -158,6 +158,41 @@ void threads() {
     tg::set_num_threads(0);
 }
 
+void attention() {
+    // README: attention
+    tg::Generator gen(7);
+    nn::TransformerEncoderLayer<float> layer(32, 4, gen, {.dim_feedforward = 64, .dropout = 0.1,
+                                                         .batch_first = true, .norm_first = true});
+    const tg::TensorF x = tg::TensorF::uniform({8, 20, 32}, -1.f, 1.f, gen);   // [N, L, E]
+    const std::vector<int64_t> lengths{20, 17, 12, 20, 5, 9, 20, 14};          // valid tokens per sequence
+    const tg::TensorF h = layer.forward(x, {.is_causal = true, .lengths = lengths});   // [N, L, E]
+    nn::MultiheadAttention<float> attn(32, 4, gen, {.batch_first = true});
+    attn.eval();                                           // no dropout on the weights
+    const auto [out, weights] = attn.forward(h, x, x);     // out [N, L, E], weights [N, L, S] (mean over heads)
+    // functional forms: tg::scaled_dot_product_attention(q, k, v, {.attn_mask = m, .is_causal = true}),
+    // tg::masked_softmax(x, mask), tg::layer_norm(x, {E}, w, b), tg::bmm(a, b), tg::stack / unbind / select
+    // END README
+    expect(out.shape() == tg::Shape{8, 20, 32} && weights.shape() == tg::Shape{8, 20, 20}, "attention shapes");
+    double row = 0;
+    for (int64_t s = 0; s < 20; ++s) row += weights(3, 4, s);
+    expect(std::abs(row - 1.0) < 1e-5, "attention weights sum to 1 over the keys");
+}
+
+void ids_and_embeddings() {
+    // README: ids
+    const tg::TensorL ids = tg::TensorL::from({2, 4}, {5, 1, 1, 0, 7, 3, 0, 0});   // int64 token ids, [B, T]
+    nn::Embedding<float> emb(8, 16, {.padding_idx = 0});   // weight [8, 16], N(0, 1), row 0 zero and frozen
+    const tg::TensorF h = emb(ids);                         // [2, 4, 16]
+    const tg::Mask<> pad = tg::eq(ids, int64_t{0});         // uint8 0/1, [2, 4]
+    const tg::TensorL best = tg::argmax(h, -1);             // int64, [2, 4]
+    const tg::TensorF count = tg::sum(tg::cast<float>(pad));   // 3 padding positions
+    // END README
+    expect(h.shape() == tg::Shape{2, 4, 16}, "an embedding adds a trailing dimension");
+    expect(best.shape() == tg::Shape{2, 4}, "argmax drops the axis");
+    expect(count.item() == 3.f, "three padding ids");
+    expect(tg::masked_fill(h, tg::reshape(pad, {2, 4, 1}), 0.f).shape() == h.shape(), "masked_fill broadcasts");
+}
+
 // README: onnx-custom
 /// relu(fc(x)) + x. A module with a forward of its own tells the exporter its ONNX form with the graph's ops.
 class Residual : public nn::Module<float>, public tg::io::OnnxExportable<float> {
@@ -199,6 +234,8 @@ int main(int argc, char** argv) {
         metrics();
         gradcheck_own();
         threads();
+        attention();
+        ids_and_embeddings();
         onnx_export(dir);
         std::filesystem::remove_all(dir);
         std::puts("readme snippets: all ran and their checks passed");

@@ -62,7 +62,9 @@ void load_reference_state(M& m, const ref::Case& c) {
     const auto mine = m.state_dict();
     CHECK_MESSAGE(mine.size() == c.state.size(), c.name << ": tapegrad's state_dict holds " << mine.size()
                                                         << " tensors, PyTorch's " << c.state.size());
-    for (const auto& [name, t] : mine) {
+    for (const auto& entry : mine) {  // no structured binding: clang 14 cannot capture one in doctest's macros
+        const std::string& name = entry.first;
+        const auto& t = entry.second;
         const ref::Named* n = find_named(c.state, name);
         REQUIRE_MESSAGE(n != nullptr, c.name << ": tapegrad's '" << name << "' is not in PyTorch's state_dict");
         REQUIRE_MESSAGE(t.shape() == Shape(n->shape), c.name << ": '" << name << "' has shape " << t.shape()
@@ -93,7 +95,9 @@ void check_reference_run(M& m, const ref::Case& c, const TensorD& output, const 
         const ref::Named* g = find_named(c.grads, name);
         if (g) check_named(c.name + ": gradient of input " + name, *g, t.grad(), tol);
     }
-    for (const auto& [name, p] : m.named_parameters()) {
+    for (const auto& entry : m.named_parameters()) {
+        const std::string& name = entry.first;
+        const auto& p = entry.second;
         const ref::Named* g = find_named(c.grads, name);
         REQUIRE_MESSAGE(g != nullptr, c.name << ": PyTorch has no gradient for '" << name << "'");
         check_named(c.name + ": gradient of " + name, *g, p.grad(), tol);

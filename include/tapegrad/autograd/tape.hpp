@@ -55,7 +55,7 @@ struct ImplBase {
 
 /// One recorded operation.
 struct Node {
-    static constexpr int inline_inputs = 3;
+    static constexpr int inline_inputs = 8;  ///< edges held without the heap (a recurrent layer has 7 inputs)
 
     explicit Node(const char* op_name);
     Node(const Node&) = delete;

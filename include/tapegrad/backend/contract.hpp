@@ -24,6 +24,9 @@
 ///   RandomDataFamily   dropout_mask, gather_batch                                            random_data
 ///   AttentionFamily    gemm_batched, layer_norm(_backward), masked_softmax                    attention
 ///   RnnFamily          rnn/lstm/gru_cell_forward(_backward): fused gate nonlinearities      rnn
+///   IndexFamily        memory for int64/int32/uint8, convert, compare, arg_reduce_axis,       index
+///                      copy_strided, find_out_of_range, embedding, index_select_axis,
+///                      gather_axis, where, masked_fill, with their backwards
 /// The last column names the files: backend/cpu/<name>.hpp and its twin backend/cuda/<name>.hpp (with the
 /// kernels in backend/cuda/<name>.cu).
 ///
@@ -32,6 +35,7 @@
 
 #include <tapegrad/backend/common/attention_mask.hpp>
 #include <tapegrad/backend/common/functor_list.hpp>
+#include <tapegrad/backend/common/index_plan.hpp>
 #include <tapegrad/backend/common/multi_tensor.hpp>
 #include <tapegrad/backend/common/optim_math.hpp>
 #include <tapegrad/backend/common/strided.hpp>
@@ -140,6 +144,29 @@ concept AttentionOf = requires(int64_t n, T v, T* p, const T* c, bool flag, Soft
     B::masked_softmax(n, n, n, c, m, m, flag, p);
 };
 
+template <class B, class T>
+concept IndexOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* ci, int64_t* i, const uint8_t* cm,
+                           uint8_t* m, const Strided& s, const GatherPlan& g, bool flag) {
+    B::compare(s, CompareOp::eq, c, c, m);
+    B::arg_reduce_axis(n, n, n, flag, c, i);
+    B::copy_strided(s, c, p);
+    B::convert(n, c, static_cast<float*>(nullptr));
+    B::convert(n, static_cast<const int64_t*>(nullptr), p);
+};
+template <class B, class T>
+concept IndexGradOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* ci, const uint8_t* cm,
+                               const Strided& s, const GatherPlan& g) {
+    B::embedding(n, n, n, ci, c, p);
+    B::embedding_backward(n, n, n, ci, n, c, p);
+    B::index_select_axis(n, n, n, n, ci, c, p);
+    B::index_select_axis_backward(n, n, n, n, ci, c, p);
+    B::gather_axis(g, ci, c, p);
+    B::gather_axis_backward(g, ci, c, p);
+    B::where(s, cm, c, c, p);
+    B::masked_fill(s, cm, c, v, p);
+    B::where_backward(s, cm, c, p, p);
+};
+
 }  // namespace contract
 
 /// Memory and transfer: device memory (allocate / deallocate, host <-> device copies and copy, for T and for
@@ -197,11 +224,23 @@ concept RnnOf = requires(int64_t n, T* p, const T* c, const int64_t* len, bool f
 template <class B>
 concept RnnFamily = contract::RnnOf<B, float> && contract::RnnOf<B, double>;
 
+/// Index tensors and the index ops: memory, conversions, comparisons and arg-reductions for every element
+/// type (float, double, int64, int32, uint8 masks); the range check of ids; embedding, index_select,
+/// gather, where and masked_fill with their deterministic backwards, for float and double.
+template <class B>
+concept IndexFamily =
+    contract::MemoryOf<B, int64_t> && contract::MemoryOf<B, int32_t> && contract::MemoryOf<B, uint8_t> &&
+    contract::IndexOf<B, float> && contract::IndexOf<B, double> && contract::IndexOf<B, int64_t> &&
+    contract::IndexOf<B, int32_t> && contract::IndexOf<B, uint8_t> && contract::IndexGradOf<B, float> &&
+    contract::IndexGradOf<B, double> && requires(int64_t n, const int64_t* ci) {
+        { B::find_out_of_range(n, ci, n, n) } -> std::same_as<int64_t>;
+    };
+
 /// A device whose `Ops<D>` provides every family: what `Tensor<T, D>` and everything above it need.
 template <class D>
 concept Backend = Device<D> && MemoryFamily<Ops<D>> && ElementwiseFamily<Ops<D>> && ReductionFamily<Ops<D>> &&
                   BlasFamily<Ops<D>> && SoftmaxLossFamily<Ops<D>> && ConvPoolFamily<Ops<D>> && NormFamily<Ops<D>> &&
                   OptimFamily<Ops<D>> && RandomDataFamily<Ops<D>> && AttentionFamily<Ops<D>> &&
-                  RnnFamily<Ops<D>>;
+                  RnnFamily<Ops<D>> && IndexFamily<Ops<D>>;
 
 }  // namespace tapegrad::backend

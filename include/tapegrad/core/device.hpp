@@ -3,6 +3,7 @@
 /// Devices and element types: the two type parameters of `Tensor<T, Device>`.
 
 #include <concepts>
+#include <cstdint>
 #include <type_traits>
 
 namespace tapegrad {
@@ -17,6 +18,24 @@ struct Cpu {
 /// not supported: their gradients would need different accumulation rules.)
 template <class T>
 concept Scalar = std::same_as<T, float> || std::same_as<T, double>;
+
+/// An integer element type of index tensors: `int64_t` (token ids, class labels, positions; what argmax
+/// returns and what the index ops take) or `int32_t` (compact storage; convert with `cast`).
+template <class T>
+concept Integer = std::same_as<T, int64_t> || std::same_as<T, int32_t>;
+
+/// The element type of masks: `uint8_t`, each element 0 (false) or 1 (true). (Not `bool`: a
+/// `std::vector<bool>` has no contiguous storage for `to_vector` and `from`.) See `Mask<D>` in core/tensor.hpp.
+using MaskElement = uint8_t;
+
+/// Every element type a `Tensor` may hold: a Scalar (float, double: differentiable), an Integer (int64_t,
+/// int32_t) or the mask element uint8_t. Integer and mask tensors never record: no gradients.
+template <class T>
+concept Element = Scalar<T> || Integer<T> || std::same_as<T, MaskElement>;
+
+/// The element types that hold data only, never gradients: the integers and the mask element.
+template <class T>
+concept Discrete = Integer<T> || std::same_as<T, MaskElement>;
 
 /// A device tag: a type with a static `name`, for which a backend exists.
 template <class D>

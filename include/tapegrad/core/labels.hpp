@@ -1,6 +1,8 @@
 #pragma once
 /// \file
-/// `Labels<Device>`: class indices (int64) that live on a device, for cross_entropy and nll_loss.
+/// `Labels<Device>`: class indices (int64) that live on a device, for cross_entropy and nll_loss: a thin view
+/// over a 1-D `Tensor<int64_t, D>` (`tensor()`), plus the bound described below. A `Tensor<int64_t, D>`
+/// converts to Labels (checked once), and the losses and metrics take one directly.
 ///
 /// The class losses also take labels as a host `std::span<const int64_t>`; on the CPU that is all anyone
 /// needs. On a GPU a host span must be copied to the device at every step, and a step captured into a CUDA
@@ -76,6 +78,33 @@ public:
     /// No labels (size 0).
     Labels() = default;
 
+    /// A view of a 1-D int64 tensor as labels (no copy): checks that none is negative and finds the largest,
+    /// naming the row of a negative one (on a GPU this reads them back once).
+    Labels(const Tensor<int64_t, D>& t) {  // NOLINT(google-explicit-constructor): ids convert to labels
+        TAPEGRAD_CHECK(t.dim() == 1, ShapeError, "Labels: class labels must be a 1-D tensor, got shape ", t.shape());
+        std::vector<int64_t> copy;  // only off the host: CPU labels are read in place (no allocation)
+        const int64_t* host = nullptr;
+        if constexpr (HostAccessible<D>) {
+            host = t.data_ptr();
+        } else {
+            copy = t.to_vector();
+            host = copy.data();
+        }
+        int64_t max = -1, max_row = -1;
+        for (int64_t r = 0; r < t.numel(); ++r) {
+            TAPEGRAD_CHECK(host[r] >= 0, IndexError, "Labels: label ", host[r], " at row ", r, " is negative");
+            if (host[r] > max) {
+                max = host[r];
+                max_row = r;
+            }
+        }
+        buf_ = t.impl()->storage;
+        offset_ = t.impl()->offset;
+        n_ = t.numel();
+        max_ = max;
+        max_row_ = max_row;
+    }
+
     /// Copies host labels to device D. Throws IndexError naming the row of a negative label.
     static Labels from(std::span<const int64_t> host) {
         const int64_t n = static_cast<int64_t>(host.size());
@@ -125,7 +154,17 @@ public:
     /// The row holding max_label(), or -1 when unknown (labels gathered on the device).
     [[nodiscard]] int64_t max_row() const noexcept { return max_row_; }
     /// Device pointer to the labels (null when empty).
-    [[nodiscard]] int64_t* data() const noexcept { return buf_ ? buf_->data : nullptr; }
+    [[nodiscard]] int64_t* data() const noexcept { return buf_ ? buf_->data + offset_ : nullptr; }
+    /// The labels as a 1-D int64 tensor [size()], sharing their storage (undefined for default-constructed
+    /// Labels). Made on demand, so the losses' per-step Labels of host labels cost what they did before.
+    [[nodiscard]] Tensor<int64_t, D> tensor() const {
+        if (!buf_) return {};
+        auto impl = detail::make_impl<int64_t, D>();
+        impl->storage = buf_;
+        impl->offset = offset_;
+        impl->shape = Shape{n_};
+        return Tensor<int64_t, D>(std::move(impl));
+    }
     /// A host copy (downloads, which waits for the device).
     [[nodiscard]] std::vector<int64_t> to_vector() const {
         std::vector<int64_t> v(static_cast<size_t>(n_));
@@ -134,7 +173,8 @@ public:
     }
 
 private:
-    std::shared_ptr<detail::Buffer<int64_t, D>> buf_;
+    std::shared_ptr<detail::Buffer<int64_t, D>> buf_;  ///< shared with the Tensor<int64_t> it was made from, if any
+    int64_t offset_ = 0;
     int64_t n_ = 0;
     int64_t max_ = -1;
     int64_t max_row_ = -1;

@@ -1,7 +1,10 @@
 #pragma once
 /// \file
-/// `Tensor<T, Device>`: an n-dimensional array of float or double, row-major and contiguous, 64-byte
-/// aligned, that can record the operations applied to it for reverse-mode differentiation.
+/// `Tensor<T, Device>`: an n-dimensional array, row-major and contiguous, 64-byte aligned. A tensor of float
+/// or double can record the operations applied to it for reverse-mode differentiation; a tensor of int64_t or
+/// int32_t (token ids, class labels, positions) or uint8_t (a mask, `Mask<D>`: 0 or 1 per element) holds
+/// data only and is never differentiable: asking one for requires_grad, grad or backward does not compile.
+/// Their ops (comparisons, argmax, cast, shape ops) are in ops/integer.hpp.
 ///
 /// A `Tensor` is a handle, like `torch::Tensor`: copying it shares the data (use `clone()` for a deep
 /// copy). Views (`reshape`, `flatten`, `detach`) share storage without copying.
@@ -29,10 +32,21 @@
 #include <utility>
 #include <vector>
 
+/// The sentence an autograd member of an integer or mask tensor stops the compiler with.
+#define TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE                                                                    \
+    "tapegrad::Tensor: integer and mask tensors (int64_t, int32_t, uint8_t) are never differentiable: they "   \
+    "have no requires_grad, grad or backward. Differentiate with respect to a float or double tensor "        \
+    "(cast<float>(x) converts one, detached)"
+
 /// The sentence a member shape op stops the compiler with when ops/shape.hpp is missing.
 #define TAPEGRAD_SHAPE_OPS_MESSAGE                                                                              \
     "Tensor::reshape, flatten, clone and t are recorded ops defined in <tapegrad/ops/shape.hpp>: include it "  \
     "(or <tapegrad/tapegrad.hpp>) where you call them"
+
+/// The same sentence for an integer or mask tensor, whose shape ops are in ops/integer.hpp.
+#define TAPEGRAD_INTEGER_SHAPE_OPS_MESSAGE                                                                      \
+    "Tensor::reshape, flatten, clone and t of integer and mask tensors are defined in "                        \
+    "<tapegrad/ops/integer.hpp>: include it (or <tapegrad/tapegrad.hpp>) where you call them"
 
 namespace tapegrad {
 
@@ -68,10 +82,12 @@ struct TensorImpl final : ImplBase {
     void stash_grad() override { stashed_grad = std::move(grad); }
     void unstash_grad() override {
         if (!stashed_grad) return;
-        if (grad)
-            backend::Ops<D>::axpy(shape.numel(), T(1), stashed_grad->data(), grad->data());
-        else
-            grad = std::move(stashed_grad);
+        if constexpr (Scalar<T>) {  // integer tensors never have a gradient
+            if (grad)
+                backend::Ops<D>::axpy(shape.numel(), T(1), stashed_grad->data(), grad->data());
+            else
+                grad = std::move(stashed_grad);
+        }
         stashed_grad.reset();
     }
     [[nodiscard]] bool has_grad() const override { return grad != nullptr; }
@@ -123,7 +139,8 @@ struct BackwardOptions {
 
 template <class T, class D>
 class Tensor {
-    static_assert(Scalar<T>, "tapegrad::Tensor<T, D>: the element type T must be float or double.");
+    static_assert(Element<T>, "tapegrad::Tensor<T, D>: the element type T must be float or double (differentiable), "
+                              "int64_t or int32_t (indices), or uint8_t (a mask).");
     static_assert(Device<D>, "tapegrad::Tensor<T, D>: D must be a device tag such as tapegrad::Cpu.");
 
 public:
@@ -174,19 +191,20 @@ public:
     static Tensor arange(T start, T end, T step = T(1))
         requires HostAccessible<D>
     {
-        const char* bad = !std::isfinite(start) ? "start is not finite"
-                          : !std::isfinite(end) ? "end is not finite"
-                          : !std::isfinite(step) ? "step is not finite"
-                          : step == T(0)         ? "step is zero"
-                                                 : nullptr;
-        TAPEGRAD_CHECK(bad == nullptr, ValueError, "arange: ", bad, " (start ", start, ", end ", end, ", step ", step, ")");
-        const double count = std::ceil((static_cast<double>(end) - start) / step);
+        const char* bad = !finite(start) ? "start is not finite"
+                          : !finite(end)   ? "end is not finite"
+                          : !finite(step)  ? "step is not finite"
+                          : step == T(0)   ? "step is zero"
+                                           : nullptr;
+        TAPEGRAD_CHECK(bad == nullptr, ValueError, "arange: ", bad, " (start ", +start, ", end ", +end, ", step ", +step,
+                       ")");
+        const double count = std::ceil((static_cast<double>(end) - static_cast<double>(start)) / static_cast<double>(step));
         // 2^63 is exact in double; a count at or above it has no int64 (and no memory).
-        TAPEGRAD_CHECK(count < 9223372036854775808.0, ShapeError, "arange: ", count, " elements (start ", start, ", end ",
-                       end, ", step ", step, ") are more than int64 can count");
+        TAPEGRAD_CHECK(count < 9223372036854775808.0, ShapeError, "arange: ", count, " elements (start ", +start,
+                       ", end ", +end, ", step ", +step, ") are more than int64 can count");
         const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
         Tensor t = empty(Shape{n});
-        for (int64_t i = 0; i < n; ++i) t.data_ptr()[i] = start + static_cast<T>(i) * step;
+        for (int64_t i = 0; i < n; ++i) t.data_ptr()[i] = static_cast<T>(start + static_cast<T>(i) * step);
         return t;
     }
     static Tensor arange(int64_t n)
@@ -196,7 +214,9 @@ public:
     }
     /// Independent draws, uniform in [lo, hi), from `gen`.
     /// (Drawn on the host, from the same stream of numbers on every device, then uploaded.)
-    static Tensor uniform(const Shape& shape, T lo, T hi, Generator& gen) {
+    static Tensor uniform(const Shape& shape, T lo, T hi, Generator& gen)
+        requires Scalar<T>
+    {
         if constexpr (!HostAccessible<D>) {
             const Tensor<T, Cpu> h = Tensor<T, Cpu>::uniform(shape, lo, hi, gen);
             return from(shape, std::span<const T>(h.data_ptr(), static_cast<size_t>(h.numel())));
@@ -208,7 +228,9 @@ public:
         }
     }
     /// Independent normal draws with the given mean and standard deviation, from `gen`.
-    static Tensor normal(const Shape& shape, T mean, T stddev, Generator& gen) {
+    static Tensor normal(const Shape& shape, T mean, T stddev, Generator& gen)
+        requires Scalar<T>
+    {
         if constexpr (!HostAccessible<D>) {
             const Tensor<T, Cpu> h = Tensor<T, Cpu>::normal(shape, mean, stddev, gen);
             return from(shape, std::span<const T>(h.data_ptr(), static_cast<size_t>(h.numel())));
@@ -320,9 +342,13 @@ public:
     }
 
     // ---- autograd -----------------------------------------------------------------------------------
-    [[nodiscard]] bool requires_grad() const { return checked().requires_grad; }
+    [[nodiscard]] bool requires_grad() const {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
+        return checked().requires_grad;
+    }
     /// Marks a leaf as a parameter whose gradient backward computes (`requires_grad_(true)`).
     Tensor& requires_grad_(bool on = true) {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
         TAPEGRAD_CHECK(is_leaf(), ValueError, "requires_grad_: only leaf tensors can change requires_grad; this one "
                                               "was produced by '", impl_->grad_fn->name, "' (use detach() first)");
         impl_->requires_grad = on;
@@ -331,26 +357,35 @@ public:
     /// True for tensors not produced by a recorded op (inputs, parameters, constants).
     [[nodiscard]] bool is_leaf() const { return checked().grad_fn == nullptr; }
     /// The gradient accumulated by backward (undefined if none yet). Shares storage with the tensor's grad.
-    [[nodiscard]] Tensor grad() const { return Tensor(checked().grad); }
+    [[nodiscard]] Tensor grad() const {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
+        return Tensor(checked().grad);
+    }
     /// Zeroes the gradient in place (keeping its buffer, so a training step does not allocate).
     void zero_grad() {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
         if (checked().grad) B::fill(numel(), T(0), impl_->grad->data());
     }
     /// Drops the gradient buffer entirely.
     void reset_grad() { checked().grad.reset(); }
     /// Keeps this intermediate's gradient after backward (leaves always keep theirs).
-    void retain_grad() { checked().retains_grad = true; }
+    void retain_grad() {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
+        checked().retains_grad = true;
+    }
     /// The name of the op that produced this tensor, or null for a leaf.
     [[nodiscard]] const char* grad_fn_name() const { return is_leaf() ? nullptr : impl_->grad_fn->name; }
 
     /// Backpropagates from this one-element tensor: accumulates d(this)/d(leaf) into every leaf's grad().
     void backward(const BackwardOptions& opt = {}) const {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
         TAPEGRAD_CHECK(numel() == 1, ShapeError, "backward: called on a tensor of shape ", shape(),
                        "; only a one-element output can start backward without an explicit gradient");
         backward(Tensor::full(shape(), T(1)), opt);
     }
     /// Backpropagates with an explicit output gradient of this tensor's shape.
     void backward(const Tensor& gradient, const BackwardOptions& opt = {}) const {
+        static_assert(Scalar<T>, TAPEGRAD_NOT_DIFFERENTIABLE_MESSAGE);
         Impl& self = checked();
         TAPEGRAD_CHECK(self.requires_grad, ValueError,
                        "backward: tensor of shape ", self.shape, " does not require grad and has no grad_fn");
@@ -382,25 +417,29 @@ public:
     /// `reshape(*this, shape)`: a view with another shape (one dimension may be -1).
     template <class Self = Tensor>
     [[nodiscard]] Self reshape(const Shape& shape) const {
-        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(!Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_INTEGER_SHAPE_OPS_MESSAGE);
         return detail::call_reshape(static_cast<const Self&>(*this), shape);
     }
     /// `flatten(*this)`: a 1-D view of all elements.
     template <class Self = Tensor>
     [[nodiscard]] Self flatten() const {
-        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(!Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_INTEGER_SHAPE_OPS_MESSAGE);
         return detail::call_flatten(static_cast<const Self&>(*this));
     }
     /// `clone(*this)`: a deep copy that stays in the graph.
     template <class Self = Tensor>
     [[nodiscard]] Self clone() const {
-        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(!Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_INTEGER_SHAPE_OPS_MESSAGE);
         return detail::call_clone(static_cast<const Self&>(*this));
     }
     /// The transpose of a 2-D tensor (a copy): `transpose(*this, 0, 1)`.
     template <class Self = Tensor>
     [[nodiscard]] Self t() const {
-        static_assert(detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(!Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_SHAPE_OPS_MESSAGE);
+        static_assert(Scalar<T> || detail::has_shape_ops<Self>, TAPEGRAD_INTEGER_SHAPE_OPS_MESSAGE);
         TAPEGRAD_CHECK(dim() == 2, ShapeError, "t: needs a 2-D tensor, got shape ", shape());
         return detail::call_transpose(static_cast<const Self&>(*this), 0, 1);
     }
@@ -420,8 +459,12 @@ public:
         buf << "tensor(";
         t.print_rec(buf, 0, 0);
         buf << ", shape=" << t.shape();
-        if (t.requires_grad()) buf << ", requires_grad=true";
-        if (!t.is_leaf()) buf << ", grad_fn=" << t.grad_fn_name();
+        if constexpr (Scalar<T>) {
+            if (t.requires_grad()) buf << ", requires_grad=true";
+            if (!t.is_leaf()) buf << ", grad_fn=" << t.grad_fn_name();
+        } else {
+            buf << ", dtype=" << dtype_name();
+        }
         buf << ')';
         return os << buf.str();
     }
@@ -433,7 +476,20 @@ public:
         return os.str();
     }
 
+    /// The element type's name: "float", "double", "int64", "int32" or "uint8".
+    [[nodiscard]] static constexpr const char* dtype_name() noexcept {
+        if constexpr (std::is_same_v<T, float>) return "float";
+        else if constexpr (std::is_same_v<T, double>) return "double";
+        else if constexpr (std::is_same_v<T, int64_t>) return "int64";
+        else if constexpr (std::is_same_v<T, int32_t>) return "int32";
+        else return "uint8";
+    }
+
 private:
+    static bool finite(T v) {
+        if constexpr (Scalar<T>) return std::isfinite(v);
+        else return (static_cast<void>(v), true);
+    }
     Impl& checked() const {
         TAPEGRAD_CHECK(impl_ != nullptr, ValueError, "Tensor: operation on an undefined tensor");
         return *impl_;
@@ -472,7 +528,7 @@ private:
         const Shape& s = shape();
         const T* p = data_ptr();
         if (s.rank() == 0) {
-            os << p[0];
+            os << +p[0];  // unary + prints a uint8_t mask element as a number
             return;
         }
         int64_t stride = 1;
@@ -487,7 +543,7 @@ private:
             }
             if (i > 0) os << (axis + 1 == s.rank() ? ", " : ",\n ");
             if (axis + 1 == s.rank())
-                os << p[offset + i];
+                os << +p[offset + i];
             else
                 print_rec(os, axis + 1, offset + i * stride);
         }
@@ -499,17 +555,23 @@ private:
 
 using TensorF = Tensor<float, Cpu>;
 using TensorD = Tensor<double, Cpu>;
+/// Integer tensors on the CPU: int64 (ids, labels, argmax's result; `torch.long`) and int32.
+using TensorL = Tensor<int64_t, Cpu>;
+using TensorI = Tensor<int32_t, Cpu>;
+/// A mask: uint8_t elements, 0 or 1 (what the comparisons return and where / masked_fill take).
+template <Device D = Cpu>
+using Mask = Tensor<MaskElement, D>;
 
 /// Free-function factories: `tapegrad::zeros<float>({2, 3})`.
-template <Scalar T, Device D = Cpu>
+template <Element T, Device D = Cpu>
 Tensor<T, D> zeros(const Shape& s) {
     return Tensor<T, D>::zeros(s);
 }
-template <Scalar T, Device D = Cpu>
+template <Element T, Device D = Cpu>
 Tensor<T, D> ones(const Shape& s) {
     return Tensor<T, D>::ones(s);
 }
-template <Scalar T, Device D = Cpu>
+template <Element T, Device D = Cpu>
 Tensor<T, D> full(const Shape& s, T v) {
     return Tensor<T, D>::full(s, v);
 }
@@ -521,11 +583,11 @@ template <Scalar T, Device D = Cpu>
 Tensor<T, D> normal(const Shape& s, T mean, T stddev, Generator& g) {
     return Tensor<T, D>::normal(s, mean, stddev, g);
 }
-template <Scalar T, Device D>
+template <Element T, Device D>
 Tensor<T, D> zeros_like(const Tensor<T, D>& x) {
     return Tensor<T, D>::zeros(x.shape());
 }
-template <Scalar T, Device D>
+template <Element T, Device D>
 Tensor<T, D> ones_like(const Tensor<T, D>& x) {
     return Tensor<T, D>::ones(x.shape());
 }

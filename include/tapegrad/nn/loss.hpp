@@ -69,6 +69,10 @@ struct CrossEntropyLoss {
         return cross_entropy(logits, labels, reduction);
     }
     template <Scalar T, Device D>
+    Tensor<T, D> operator()(const Tensor<T, D>& logits, const Tensor<int64_t, D>& labels) const {
+        return cross_entropy(logits, labels, reduction);
+    }
+    template <Scalar T, Device D>
     Tensor<T, D> operator()(const Tensor<T, D>& logits, const Tensor<T, D>& target) const {
         return cross_entropy(logits, target, reduction);
     }
@@ -88,6 +92,10 @@ struct NLLLoss {
     }
     template <Scalar T, Device D>
     Tensor<T, D> operator()(const Tensor<T, D>& log_probs, const Labels<D>& labels) const {
+        return nll_loss(log_probs, labels, reduction);
+    }
+    template <Scalar T, Device D>
+    Tensor<T, D> operator()(const Tensor<T, D>& log_probs, const Tensor<int64_t, D>& labels) const {
         return nll_loss(log_probs, labels, reduction);
     }
 };

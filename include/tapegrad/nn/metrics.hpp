@@ -50,6 +50,15 @@ void check_scores_and_labels(const char* op, const Tensor<T, D>& scores, std::sp
                        c, ") at row ", i);
 }
 
+/// The elements of a 1-D int64 tensor on the host, as a span (no copy); ShapeError naming `op` otherwise.
+template <Device D>
+std::span<const int64_t> int64_span(const char* op, const Tensor<int64_t, D>& t)
+    requires HostAccessible<D>
+{
+    TAPEGRAD_CHECK(t.dim() == 1, ShapeError, op, ": labels must be a 1-D tensor, got shape ", t.shape());
+    return {t.data_ptr(), static_cast<size_t>(t.numel())};
+}
+
 }  // namespace tapegrad::detail
 
 namespace tapegrad::nn {
@@ -75,6 +84,14 @@ template <Scalar T, Device D, LabelRange R>
 [[nodiscard]] double accuracy(const Tensor<T, D>& scores, const R& labels) {
     std::vector<int64_t> storage;
     return accuracy(scores, tapegrad::detail::labels_as_int64("accuracy", labels, storage));
+}
+
+/// accuracy against labels in a 1-D int64 tensor (read in place).
+template <Scalar T, Device D>
+[[nodiscard]] double accuracy(const Tensor<T, D>& scores, const Tensor<int64_t, D>& labels)
+    requires HostAccessible<D>
+{
+    return accuracy(scores, tapegrad::detail::int64_span("accuracy", labels));
 }
 
 /// Counts (true class, predicted class) pairs over any number of batches: `at(t, p)` is how many samples
@@ -113,6 +130,22 @@ public:
     void update(const Tensor<T, D>& scores, const R& labels) {
         std::vector<int64_t> storage;
         update(scores, tapegrad::detail::labels_as_int64("ConfusionMatrix::update", labels, storage));
+    }
+
+    /// update with labels in a 1-D int64 tensor (read in place).
+    template <Scalar T, Device D>
+    void update(const Tensor<T, D>& scores, const Tensor<int64_t, D>& labels)
+        requires HostAccessible<D>
+    {
+        update(scores, tapegrad::detail::int64_span("ConfusionMatrix::update", labels));
+    }
+    /// update with predicted classes (argmax's result) and labels in 1-D int64 tensors.
+    template <Device D>
+    void update(const Tensor<int64_t, D>& predictions, const Tensor<int64_t, D>& labels)
+        requires HostAccessible<D>
+    {
+        update(tapegrad::detail::int64_span("ConfusionMatrix::update", predictions),
+               tapegrad::detail::int64_span("ConfusionMatrix::update", labels));
     }
 
     /// Adds a batch of predicted classes. Throws ShapeError when the counts differ, IndexError naming the

@@ -109,7 +109,11 @@ public:
         };
         const TensorT h0 = initial(state.h, "hidden"), c0 = initial(state.c, "cell");
         const int64_t S = mode_ == RnnMode::lstm ? 2 : 1;
-        std::vector<TensorT> hn, cn, outs;
+        // Scratch lists kept between calls (cleared, capacity kept), so a steady-state step allocates nothing.
+        std::vector<TensorT>& hn = hn_;
+        std::vector<TensorT>& cn = cn_;
+        std::vector<TensorT>& outs = outs_;
+        hn.clear(), cn.clear();
         for (int64_t l = 0; l < L; ++l) {
             outs.clear();
             for (int64_t d = 0; d < dirs; ++d) {
@@ -137,6 +141,7 @@ public:
         } else {
             r.output = batch_first_ ? transpose(seq, 0, 1) : seq;
         }
+        hn.clear(), cn.clear(), outs.clear();
         return r;
     }
     /// The output sequence only, from zero initial states.
@@ -221,6 +226,7 @@ private:
     double dropout_;
     Generator gen_;
     std::vector<Params> params_;
+    std::vector<TensorT> hn_, cn_, outs_;
 };
 
 /// Elman RNN, torch.nn.RNN: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu.

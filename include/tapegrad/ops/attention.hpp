@@ -9,6 +9,9 @@
 /// additive: 0 where a key may be seen, -inf (or a large negative number) where it may not, so the masked
 /// keys get weight 0. A causal mask (query l sees keys 0..l) is applied by index, never materialised.
 ///
+/// Boolean masks (Mask<D>, 1 = masked out, PyTorch's convention for attn_mask and key_padding_mask) are
+/// taken by masked_softmax directly and by the other ops through `additive_mask<T>(mask)`.
+///
 /// Masked rows: a query whose every key is masked has no distribution to take. Here its weights are all
 /// zero (so its output is 0 and no gradient flows through it), never NaN; PyTorch returns NaN there.
 /// Masks are constants: no gradient flows into them.
@@ -22,6 +25,7 @@
 #include <tapegrad/core/random.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/index.hpp>
 #include <tapegrad/ops/linalg.hpp>
 #include <tapegrad/ops/reduce.hpp>
 #include <tapegrad/ops/shape.hpp>
@@ -77,6 +81,24 @@ Tensor<T, D> masked_softmax(const Tensor<T, D>& x, const Tensor<T, D>& mask, int
     const int last = s.rank() - 1;
     if (a == last) return detail::safe_softmax_last(z, "masked_softmax");
     return transpose(detail::safe_softmax_last(transpose(z, a, last), "masked_softmax"), a, last);
+}
+
+/// The additive form of a boolean mask, for every mask argument of the attention ops and modules: 0 where
+/// `mask` is 0 and -inf where it is 1 (1 = masked out, as PyTorch's boolean attn_mask and key_padding_mask).
+///  mask: any shape (Mask<D>, uint8 0/1) -> the same shape, element type T (not differentiable)
+///  e.g. `.key_padding_mask = additive_mask<float>(eq(ids, pad_id))`
+template <Scalar T, Device D>
+Tensor<T, D> additive_mask(const Mask<D>& mask) {
+    NoGradGuard no_grad;
+    return masked_fill(Tensor<T, D>::zeros(mask.shape()), mask, -std::numeric_limits<T>::infinity());
+}
+
+/// masked_softmax with a boolean mask (1 = masked out, broadcastable to x's shape): softmax along `axis`
+/// over the entries whose mask is 0; a slice with every entry masked gives zeros. Same as
+/// masked_softmax(x, additive_mask<T>(mask), axis).
+template <Scalar T, Device D>
+Tensor<T, D> masked_softmax(const Tensor<T, D>& x, const Mask<D>& mask, int axis = -1) {
+    return masked_softmax(x, additive_mask<T>(mask), axis);
 }
 
 /// The masks and switches of scaled_dot_product_attention (designated initializers:

@@ -212,6 +212,13 @@ Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const R& labels, Reductio
     return cross_entropy(logits, tapegrad::detail::labels_as_int64("cross_entropy", labels, storage), reduction);
 }
 
+/// Cross-entropy against class indices in a 1-D int64 tensor on the logits' device (viewed as Labels).
+template <Scalar T, Device D>
+Tensor<T, D> cross_entropy(const Tensor<T, D>& logits, const Tensor<int64_t, D>& labels,
+                           Reduction reduction = Reduction::mean) {
+    return cross_entropy(logits, Labels<D>(labels), reduction);
+}
+
 /// Cross-entropy of logits [N, C] against probability targets [N, C] (soft labels, label smoothing):
 /// row r's loss is -sum_c t_rc log_softmax(x_r)_c. -> scalar, or [N] for Reduction::none. Gradients reach
 /// both. Backward (through log_softmax): dx_r = softmax(x_r) sum_c t_rc - t_r, dt_r = -log_softmax(x_r).
@@ -264,6 +271,13 @@ template <Scalar T, Device D, LabelRange R>
 Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, const R& labels, Reduction reduction = Reduction::mean) {
     std::vector<int64_t> storage;
     return nll_loss(log_probs, tapegrad::detail::labels_as_int64("nll_loss", labels, storage), reduction);
+}
+
+/// nll_loss against class indices in a 1-D int64 tensor on the input's device (viewed as Labels).
+template <Scalar T, Device D>
+Tensor<T, D> nll_loss(const Tensor<T, D>& log_probs, const Tensor<int64_t, D>& labels,
+                      Reduction reduction = Reduction::mean) {
+    return nll_loss(log_probs, Labels<D>(labels), reduction);
 }
 
 }  // namespace tapegrad

@@ -119,7 +119,8 @@ Tensor<T, D> concat(std::span<const Tensor<T, D>> xs, int axis) {
     bool any = false;
     for (const auto& x : xs) any = any || x.requires_grad();
     if (is_grad_enabled() && any) {
-        detail::record(y, "concat", xs, [ins = std::vector<Tensor<T, D>>(xs.begin(), xs.end()), a, so,
+        // the inputs are kept in pooled storage, so a steady-state step that concatenates allocates nothing
+        detail::record(y, "concat", xs, [ins = backend::HostVector<Tensor<T, D>>(xs.begin(), xs.end()), a, so,
                                          total](const Tensor<T, D>& dy) {
             int64_t start = 0;
             for (const auto& x : ins) {

@@ -17,8 +17,8 @@ namespace tapegrad {
 
 namespace detail {
 
-/// A plain copy of x's values onto device To, not recorded.
-template <Device To, Scalar T, Device From>
+/// A plain copy of x's values onto device To, not recorded (any element type: integer tensors move too).
+template <Device To, Element T, Device From>
 Tensor<T, To> copy_to_device(const Tensor<T, From>& x) {
     Tensor<T, To> y = Tensor<T, To>::empty(x.shape());
     if constexpr (std::same_as<From, Cpu>) {

@@ -37,7 +37,8 @@ struct tapegrad::backend::Ops<NoGemm> : CpuMemory,
                                         CpuConvPool,
                                         CpuNorm,
                                         CpuOptim,
-                                        CpuRandomData {};
+                                        CpuRandomData,
+                                        CpuAttention {};
 template <>
 struct tapegrad::backend::Ops<FloatGemm> : CpuMemory,
                                            CpuElementwise,
@@ -47,7 +48,8 @@ struct tapegrad::backend::Ops<FloatGemm> : CpuMemory,
                                            CpuConvPool,
                                            CpuNorm,
                                            CpuOptim,
-                                           CpuRandomData {};
+                                           CpuRandomData,
+                                           CpuAttention {};
 
 TEST_CASE("the CPU backend meets the contract, one family per file") {
     static_assert(backend::Backend<tapegrad::Cpu>);
@@ -60,6 +62,10 @@ TEST_CASE("the CPU backend meets the contract, one family per file") {
     static_assert(backend::NormFamily<backend::CpuNorm> && !backend::ConvPoolFamily<backend::CpuNorm>);
     static_assert(backend::OptimFamily<backend::CpuOptim> && !backend::RandomDataFamily<backend::CpuOptim>);
     static_assert(backend::RandomDataFamily<backend::CpuRandomData> && !backend::OptimFamily<backend::CpuRandomData>);
+    static_assert(backend::AttentionFamily<backend::CpuAttention> && !backend::BlasFamily<backend::CpuAttention>);
+    // the index family also needs memory for the integer and mask types, which CpuMemory provides
+    static_assert(backend::IndexFamily<backend::Ops<tapegrad::Cpu>> && !backend::IndexFamily<backend::CpuIndex> &&
+                  backend::contract::IndexGradOf<backend::CpuIndex, double>);
     CHECK(backend::Backend<tapegrad::Cpu>);
 }
 

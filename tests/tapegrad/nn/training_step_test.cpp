@@ -13,6 +13,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -135,4 +136,52 @@ TEST_CASE("training step: a LeNet-style CNN (conv, max-pool, flatten, linear) al
     ClassifierLoop loop{data::DataLoader<float>(ds, {.batch_size = 4, .shuffle = true, .seed = 4}), net, opt, {}};
     loop.loader.start_epoch();
     CHECK(steady_state_allocations([&] { loop.step(); }) == 0);
+}
+
+TEST_CASE("training step: an LSTM language-model step (Embedding, LSTM, Linear, cross-entropy over B*T, Adam, "
+          "clipping) allocates nothing") {
+    if (!AllocationCounter::works()) {
+        MESSAGE(AllocationCounter::why_not());
+        return;
+    }
+    Generator gen(5);
+    const int64_t B = 4, T = 6, E = 5, H = 8, V = 7;
+    nn::Embedding<float> emb(V, E, gen);
+    nn::LSTM<float> lstm(E, H, gen, {.batch_first = true});
+    nn::Linear<float> fc(H, V, gen);
+    std::vector<TensorF> params = emb.parameters();
+    for (const TensorF& p : lstm.parameters()) params.push_back(p);
+    for (const TensorF& p : fc.parameters()) params.push_back(p);
+    optim::Adam<float> opt(params, {.lr = 1e-3});
+    const TensorF x = TensorF::uniform({B, T, E}, -1.f, 1.f, gen);
+    std::vector<int64_t> targets;
+    for (int64_t i = 0; i < B * T; ++i) targets.push_back(static_cast<int64_t>(gen.below(static_cast<uint64_t>(V))));
+    const auto labels = tapegrad::Labels<tapegrad::Cpu>::from(targets);
+    tapegrad::TensorL ids = tapegrad::TensorL::zeros({B, T});
+    for (int64_t i = 0; i < B * T; ++i) ids.data()[i] = (3 * i + 1) % V;
+    float last = 0;
+    const auto step = [&] {
+        opt.zero_grad();
+        const TensorF logits = fc(lstm(emb(ids))).reshape({B * T, V});
+        const TensorF loss = nn::cross_entropy(logits, labels);
+        loss.backward();
+        optim::clip_grad_norm_(params, 1.0);
+        opt.step();
+        last = loss.item();
+    };
+    CHECK(steady_state_allocations(step) == 0);
+    CHECK(std::isfinite(last));
+
+    // two layers, both directions, variable lengths (the lengths are made once, outside the step)
+    nn::GRU<float> gru(E, H, gen, {.num_layers = 2, .batch_first = true, .bidirectional = true});
+    optim::Adam<float> opt2(gru.parameters(), {.lr = 1e-3});
+    const tapegrad::SequenceLengths<> lengths{6, 2, 5, 1};
+    const auto step2 = [&] {
+        opt2.zero_grad();
+        const auto r = gru.forward(x, {}, lengths);
+        const TensorF loss = tapegrad::sum(r.output * r.output) + tapegrad::sum(r.h_n);
+        loss.backward();
+        opt2.step();
+    };
+    CHECK(steady_state_allocations(step2) == 0);
 }

@@ -133,3 +133,22 @@ TEST_CASE("scaled_dot_product_attention: errors name the shapes and values") {
     CHECK_THROWS_WITH_AS(scaled_dot_product_attention(q, k, v, {.dropout_p = 1.0}),
                          "scaled_dot_product_attention: dropout_p must be in [0, 1), got 1", ValueError);
 }
+
+TEST_CASE("boolean masks (Mask, 1 = masked out): masked_softmax takes one, additive_mask converts for attention") {
+    const TensorD x = TensorD::from({2, 3}, {1, 2, 3, 4, 5, 6});
+    const Mask<> m = Mask<>::from({2, 3}, {0, 1, 0, 1, 1, 1});
+    const auto y = masked_softmax(x, m).to_vector();
+    CHECK(y[0] == doctest::Approx(1 / (1 + std::exp(2.0))));
+    CHECK(y[1] == 0.0);
+    CHECK(y[2] == doctest::Approx(1 / (1 + std::exp(-2.0))));
+    CHECK(y[3] == 0.0);  // a fully masked row: zeros
+    const TensorD a = additive_mask<double>(m);
+    CHECK(a.to_vector() == std::vector<double>{0, -inf, 0, -inf, -inf, -inf});
+    CHECK(masked_softmax(x, a).to_vector() == y);
+    Generator g(14);
+    const TensorD q = TensorD::uniform({2, 3, 4}, -1, 1, g);
+    const Mask<> pad = Mask<>::from({2, 3}, {0, 0, 1, 0, 1, 1});
+    const auto r1 = scaled_dot_product_attention(q, q, q, {.key_padding_mask = additive_mask<double>(pad)});
+    const auto r2 = scaled_dot_product_attention(q, q, q, {.lengths = {2, 1}});
+    check_close("padding from a boolean mask", r2.output.to_vector(), r1.output.to_vector(), 1e-14);
+}

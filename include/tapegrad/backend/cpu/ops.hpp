@@ -9,6 +9,7 @@
 #include <tapegrad/backend/cpu/blas.hpp>
 #include <tapegrad/backend/cpu/conv_pool.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
+#include <tapegrad/backend/cpu/index.hpp>
 #include <tapegrad/backend/cpu/memory.hpp>
 #include <tapegrad/backend/cpu/norm.hpp>
 #include <tapegrad/backend/cpu/optim.hpp>
@@ -32,7 +33,8 @@ struct Ops<Cpu> : CpuMemory,
                   CpuOptim,
                   CpuRandomData,
                   CpuAttention,
-                  CpuRnn {};
+                  CpuRnn,
+                  CpuIndex {};
 
 static_assert(Backend<Cpu>, "Ops<Cpu> must provide every primitive family of backend/contract.hpp");
 

@@ -24,5 +24,9 @@ void fill(int64_t n, T v, T* out, cudaStream_t stream) {
 
 template void fill<float>(int64_t, float, float*, cudaStream_t);
 template void fill<double>(int64_t, double, double*, cudaStream_t);
+// integer and mask tensors (the index family)
+template void fill<int64_t>(int64_t, int64_t, int64_t*, cudaStream_t);
+template void fill<int32_t>(int64_t, int32_t, int32_t*, cudaStream_t);
+template void fill<uint8_t>(int64_t, uint8_t, uint8_t*, cudaStream_t);
 
 }  // namespace tapegrad::cuda

@@ -10,6 +10,7 @@
 #include <tapegrad/backend/cuda/context.hpp>
 #include <tapegrad/backend/cuda/conv_pool.hpp>
 #include <tapegrad/backend/cuda/elementwise.hpp>
+#include <tapegrad/backend/cuda/index.hpp>
 #include <tapegrad/backend/cuda/memory.hpp>
 #include <tapegrad/backend/cuda/norm.hpp>
 #include <tapegrad/backend/cuda/optim.hpp>
@@ -32,7 +33,8 @@ struct Ops<Cuda> : CudaMemory,
                    CudaOptim,
                    CudaRandomData,
                    CudaAttention,
-                   CudaRnn {};
+                   CudaRnn,
+                   CudaIndex {};
 
 static_assert(Backend<Cuda>, "Ops<Cuda> must provide every primitive family of backend/contract.hpp");
 
