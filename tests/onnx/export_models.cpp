@@ -150,12 +150,12 @@ int main(int argc, char** argv) {
                                           nn::Linear<float>(4, 2, g, {.bias = false}), nn::Flatten<float>(0, 1));
          }},
         {"layernorm", {2, 3, 6}, [](tg::Generator& g) {
-             return std::make_shared<Seq>(nn::LayerNorm<float>({6}), nn::Linear<float>(6, 4, g),
+             return std::make_shared<Seq>(nn::LayerNorm<float>(tg::Shape{6}), nn::Linear<float>(6, 4, g),
                                           nn::LayerNorm<float>({3, 4}, {.eps = 1e-3, .elementwise_affine = false}),
                                           nn::Flatten<float>(), nn::Linear<float>(12, 2, g));
          }},
         {"layernorm_opset13", {2, 3, 6}, [](tg::Generator& g) {
-             return std::make_shared<Seq>(nn::LayerNorm<float>({6}), nn::Linear<float>(6, 4, g),
+             return std::make_shared<Seq>(nn::LayerNorm<float>(tg::Shape{6}), nn::Linear<float>(6, 4, g),
                                           nn::LayerNorm<float>({3, 4}, {.eps = 1e-3, .elementwise_affine = false}),
                                           nn::Flatten<float>(), nn::Linear<float>(12, 2, g));
          }, -3.0f, 3.0f, 13},

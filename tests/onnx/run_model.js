@@ -2,8 +2,8 @@
 //   node run_model.js MODEL INPUT.bin DIMS [--out OUT.bin] [--expect EXPECTED.bin --rtol 1e-5]
 // DIMS: the input's dimensions, comma-separated ("5,1,28,28"). Files are raw float32, little-endian.
 // With --expect it prints `onnxruntime: MODEL: max_rel_err=E (max_abs_err=A, scale=S, n=N)`, where
-// max_rel_err = max |ours - theirs| / max(max |theirs|, 1e-6), and exits 1 when it exceeds --rtol (or the
-// shapes or argmax rows disagree is not checked here: the caller compares what it needs).
+// max_rel_err = max |onnxruntime - expected| / max(max |expected|, 1e-6) (the error relative to the output's
+// scale), and exits 1 when it exceeds --rtol or the value counts differ.
 // The onnxruntime-node package is found through NODE_PATH (see cmake/setup_onnxruntime.sh).
 'use strict';
 const fs = require('fs');
