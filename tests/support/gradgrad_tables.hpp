@@ -5,7 +5,9 @@
 /// backward yet. A row not listed here must pass; a new op is covered by the table it is added to.
 
 #include "attention_tables.hpp"
+#include "index_tables.hpp"
 #include "op_tables.hpp"
+#include "rnn_tables.hpp"
 
 #include <string>
 #include <vector>
@@ -34,6 +36,16 @@ inline const std::vector<NoDoubleBackward>& no_double_backward_rows() {
         {"masked_softmax", {"masked_softmax"}},
         {"sdpa", {"scaled_dot_product_attention"}},
         {"multi_head_attention", {"scaled_dot_product_attention", "masked_softmax"}},
+        {"embedding", {"embedding"}},
+        {"index_select", {"index_select"}},
+        {"gather", {"gather"}},
+        {"where", {"where"}},
+        {"masked_fill", {"masked_fill"}},
+        {"rnn_layer", {"rnn_tanh", "rnn_relu", "lstm", "gru"}},
+        {"LSTMCell", {"lstm"}},
+        {"GRUCell", {"gru"}},
+        {"RNNCell", {"rnn_tanh", "rnn_relu"}},
+        {"module ", {"rnn_tanh", "rnn_relu", "lstm", "gru"}},
     };
     return rows;
 }

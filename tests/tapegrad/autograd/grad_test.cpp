@@ -67,6 +67,10 @@ TEST_CASE("gradgradcheck: every loss with every reduction") { CHECK(check_gradgr
 TEST_CASE("gradgradcheck: conv2d and pooling throw naming the op") {
     CHECK(check_gradgrad_table<testing::ConvPoolTable>(108) > 10);
 }
+TEST_CASE("gradgradcheck: the index ops and the recurrent layers throw naming the op") {
+    CHECK(check_gradgrad_table<testing::IndexTable>(110, 1) >= 8);
+    CHECK(check_gradgrad_table<testing::RnnTable>(111, 1) >= 19);
+}
 TEST_CASE("gradgradcheck: batch_norm throws naming it, dropout passes") {
     CHECK(check_gradgrad_table<testing::LayerFunctionTable>(109) == 5);
 }
