@@ -47,6 +47,48 @@ struct GradcheckResult {
     friend std::ostream& operator<<(std::ostream& os, const GradcheckResult& r) { return os << r.message; }
 };
 
+namespace detail {
+
+/// The comparison gradcheck and gradgradcheck share: for every element of every tensor in `wrt`, the central
+/// difference of `projected()` against the analytic derivative `analytic[k]` (undefined: zero), within
+/// atol + rtol |numeric|. The worst element (largest error over tolerance) is reported as input `id(k)`.
+/// The tensors are perturbed in place and restored.
+template <class Projected, class Id>
+GradcheckResult central_differences(const std::vector<TensorD>& wrt, const std::vector<TensorD>& analytic,
+                                    const Projected& projected, const Id& id, const GradcheckOptions& opt) {
+    GradcheckResult res;
+    double worst_ratio = -1.0;
+    for (size_t k = 0; k < wrt.size(); ++k) {
+        if (!wrt[k].defined()) continue;
+        double* p = wrt[k].data();
+        for (int64_t i = 0; i < wrt[k].numel(); ++i) {
+            const double orig = p[i];
+            p[i] = orig + opt.eps;
+            const double lp = projected();
+            p[i] = orig - opt.eps;
+            const double lm = projected();
+            p[i] = orig;
+            const double num = (lp - lm) / (2.0 * opt.eps);
+            const double ana = analytic[k].defined() ? analytic[k].data()[i] : 0.0;
+            const double err = std::abs(ana - num);
+            const double tol = opt.atol + opt.rtol * std::abs(num);
+            const double ratio = std::isfinite(err) ? err / tol : INFINITY;
+            res.max_abs_error = std::max(res.max_abs_error, err);
+            if (ratio > worst_ratio) {
+                worst_ratio = ratio;
+                res.input = id(k);
+                res.element = i;
+                res.analytic = ana;
+                res.numeric = num;
+            }
+            if (!(err <= tol)) res.ok = false;
+        }
+    }
+    return res;
+}
+
+}  // namespace detail
+
 /// Checks `f`'s gradient with respect to every input that requires grad (all inputs, if none does).
 /// `f` takes the inputs and returns a tensor of any shape. The inputs are not modified.
 inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<TensorD>&)>& f,
@@ -77,35 +119,15 @@ inline GradcheckResult gradcheck(const std::function<TensorD(const std::vector<T
         return s;
     };
 
-    GradcheckResult res;
-    double worst_ratio = -1.0;
-    for (size_t k = 0; k < xs.size(); ++k) {
-        if (!xs[k].requires_grad()) continue;
-        const TensorD g = xs[k].grad();
-        double* p = xs[k].data();
-        for (int64_t i = 0; i < xs[k].numel(); ++i) {
-            const double orig = p[i];
-            p[i] = orig + opt.eps;
-            const double lp = projected();
-            p[i] = orig - opt.eps;
-            const double lm = projected();
-            p[i] = orig;
-            const double num = (lp - lm) / (2.0 * opt.eps);
-            const double ana = g.defined() ? g.data()[i] : 0.0;
-            const double err = std::abs(ana - num);
-            const double tol = opt.atol + opt.rtol * std::abs(num);
-            const double ratio = std::isfinite(err) ? err / tol : INFINITY;
-            res.max_abs_error = std::max(res.max_abs_error, err);
-            if (ratio > worst_ratio) {
-                worst_ratio = ratio;
-                res.input = static_cast<int>(k);
-                res.element = i;
-                res.analytic = ana;
-                res.numeric = num;
-            }
-            if (!(err <= tol)) res.ok = false;
+    // Only the inputs that require grad are checked: the others stand in `wrt` undefined.
+    std::vector<TensorD> wrt(xs.size()), analytic(xs.size());
+    for (size_t k = 0; k < xs.size(); ++k)
+        if (xs[k].requires_grad()) {
+            wrt[k] = xs[k];
+            analytic[k] = xs[k].grad();
         }
-    }
+    GradcheckResult res =
+        detail::central_differences(wrt, analytic, projected, [](size_t k) { return static_cast<int>(k); }, opt);
     std::ostringstream os;
     os.precision(10);
     if (res.input < 0)
@@ -233,34 +255,11 @@ inline GradcheckResult gradgradcheck(const std::function<TensorD(const std::vect
         return s;
     };
 
-    // 3. Central differences of G, element by element.
-    GradcheckResult res;
-    double worst_ratio = -1.0;
-    for (size_t k = 0; k < wrt.size(); ++k) {
-        double* p = wrt[k].data();
-        for (int64_t i = 0; i < wrt[k].numel(); ++i) {
-            const double orig = p[i];
-            p[i] = orig + opt.eps;
-            const double lp = projected();
-            p[i] = orig - opt.eps;
-            const double lm = projected();
-            p[i] = orig;
-            const double num = (lp - lm) / (2.0 * opt.eps);
-            const double ana = analytic[k].defined() ? analytic[k].data()[i] : 0.0;
-            const double err = std::abs(ana - num);
-            const double tol = opt.atol + opt.rtol * std::abs(num);
-            const double ratio = std::isfinite(err) ? err / tol : INFINITY;
-            res.max_abs_error = std::max(res.max_abs_error, err);
-            if (ratio > worst_ratio) {
-                worst_ratio = ratio;
-                res.input = k < checked.size() ? static_cast<int>(checked[k]) : static_cast<int>(inputs.size());
-                res.element = i;
-                res.analytic = ana;
-                res.numeric = num;
-            }
-            if (!(err <= tol)) res.ok = false;
-        }
-    }
+    // 3. Central differences of G, element by element (the last of `wrt` is v, reported as inputs.size()).
+    GradcheckResult res = detail::central_differences(
+        wrt, analytic, projected,
+        [&](size_t k) { return k < checked.size() ? static_cast<int>(checked[k]) : static_cast<int>(inputs.size()); },
+        opt);
     if (res.input < 0)
         os << "gradgradcheck: no input elements to check";
     else
