@@ -16,6 +16,7 @@
 #include <tapegrad/backend/common/index_plan.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/elementwise.hpp>
+#include <tapegrad/ops/shape.hpp>
 #include <tapegrad/ops/transfer.hpp>
 
 #include <cstdint>
@@ -27,25 +28,7 @@ namespace tapegrad {
 /// The same data seen with another shape of the same element count (one dimension may be -1). A view.
 template <Discrete T, Device D>
 Tensor<T, D> reshape(const Tensor<T, D>& x, const Shape& shape) {
-    Shape s = shape;
-    int infer = -1;
-    int64_t known = 1;
-    for (int i = 0; i < s.rank(); ++i) {
-        if (s[i] == -1) {
-            TAPEGRAD_CHECK(infer < 0, ShapeError, "reshape: more than one -1 in ", shape);
-            infer = i;
-        } else {
-            TAPEGRAD_CHECK(s[i] >= 0, ShapeError, "reshape: negative dimension in ", shape);
-            known *= s[i];
-        }
-    }
-    if (infer >= 0) {
-        TAPEGRAD_CHECK(known > 0 && x.numel() % known == 0, ShapeError, "reshape: cannot reshape tensor of shape ",
-                       x.shape(), " (", x.numel(), " elements) into ", shape);
-        s[infer] = x.numel() / known;
-    }
-    TAPEGRAD_CHECK(s.numel() == x.numel(), ShapeError, "reshape: cannot reshape tensor of shape ", x.shape(), " (",
-                   x.numel(), " elements) into ", shape, " (", s.numel(), " elements)");
+    const Shape s = detail::reshape_target(x.shape(), shape);
     auto impl = detail::make_impl<T, D>();
     impl->storage = x.impl()->storage;
     impl->offset = x.impl()->offset;
@@ -58,19 +41,7 @@ template <Discrete T, Device D>
 Tensor<T, D> flatten(const Tensor<T, D>& x, int start = 0, int end = -1) {
     const Shape& s = x.shape();
     if (s.rank() == 0) return reshape(x, Shape{1});
-    const int a = s.normalize_axis(start, "flatten"), b = s.normalize_axis(end, "flatten");
-    TAPEGRAD_CHECK(a <= b, IndexError, "flatten: start axis ", start, " comes after end axis ", end, " for shape ", s);
-    Shape out;
-    int64_t merged = 1;
-    for (int i = 0; i < s.rank(); ++i) {
-        if (i < a || i > b) {
-            out.push_back(s[i]);
-        } else {
-            merged *= s[i];
-            if (i == b) out.push_back(merged);
-        }
-    }
-    return reshape(x, out);
+    return reshape(x, detail::flatten_target(s, start, end));
 }
 
 /// A deep copy.

@@ -11,29 +11,57 @@
 
 namespace tapegrad {
 
-/// The same data seen with another shape of the same element count (one dimension may be -1, inferred).
-/// A view: no copy. Backward: the gradient is reshaped back.
-template <Scalar T, Device D>
-Tensor<T, D> reshape(const Tensor<T, D>& x, const Shape& shape) {
-    Shape s = shape;
+namespace detail {
+
+/// The shape `reshape` gives a tensor of shape `from`: `to` with its -1 (at most one) inferred, checked to hold
+/// as many elements. Shared by the float reshape here and the integer one of ops/integer.hpp.
+inline Shape reshape_target(const Shape& from, const Shape& to) {
+    Shape s = to;
+    const int64_t n = from.numel();
     int infer = -1;
     int64_t known = 1;
     for (int i = 0; i < s.rank(); ++i) {
         if (s[i] == -1) {
-            TAPEGRAD_CHECK(infer < 0, ShapeError, "reshape: more than one -1 in ", shape);
+            TAPEGRAD_CHECK(infer < 0, ShapeError, "reshape: more than one -1 in ", to);
             infer = i;
         } else {
-            TAPEGRAD_CHECK(s[i] >= 0, ShapeError, "reshape: negative dimension in ", shape);
+            TAPEGRAD_CHECK(s[i] >= 0, ShapeError, "reshape: negative dimension in ", to);
             known *= s[i];
         }
     }
     if (infer >= 0) {
-        TAPEGRAD_CHECK(known > 0 && x.numel() % known == 0, ShapeError, "reshape: cannot reshape tensor of shape ",
-                       x.shape(), " (", x.numel(), " elements) into ", shape);
-        s[infer] = x.numel() / known;
+        TAPEGRAD_CHECK(known > 0 && n % known == 0, ShapeError, "reshape: cannot reshape tensor of shape ", from, " (",
+                       n, " elements) into ", to);
+        s[infer] = n / known;
     }
-    TAPEGRAD_CHECK(s.numel() == x.numel(), ShapeError, "reshape: cannot reshape tensor of shape ", x.shape(), " (",
-                   x.numel(), " elements) into ", shape, " (", s.numel(), " elements)");
+    TAPEGRAD_CHECK(s.numel() == n, ShapeError, "reshape: cannot reshape tensor of shape ", from, " (", n,
+                   " elements) into ", to, " (", s.numel(), " elements)");
+    return s;
+}
+
+/// The shape `flatten(x, start, end)` gives a tensor of shape `s` (rank >= 1): dimensions [start, end] merged.
+inline Shape flatten_target(const Shape& s, int start, int end) {
+    const int a = s.normalize_axis(start, "flatten"), b = s.normalize_axis(end, "flatten");
+    TAPEGRAD_CHECK(a <= b, IndexError, "flatten: start axis ", start, " comes after end axis ", end, " for shape ", s);
+    Shape out;
+    int64_t merged = 1;
+    for (int i = 0; i < s.rank(); ++i) {
+        if (i < a || i > b) out.push_back(s[i]);
+        else {
+            merged *= s[i];
+            if (i == b) out.push_back(merged);
+        }
+    }
+    return out;
+}
+
+}  // namespace detail
+
+/// The same data seen with another shape of the same element count (one dimension may be -1, inferred).
+/// A view: no copy. Backward: the gradient is reshaped back.
+template <Scalar T, Device D>
+Tensor<T, D> reshape(const Tensor<T, D>& x, const Shape& shape) {
+    const Shape s = detail::reshape_target(x.shape(), shape);
     auto impl = detail::make_impl<T, D>();
     impl->storage = x.impl()->storage;
     impl->offset = x.impl()->offset;
@@ -57,18 +85,7 @@ template <Scalar T, Device D>
 Tensor<T, D> flatten(const Tensor<T, D>& x, int start = 0, int end = -1) {
     const Shape& s = x.shape();
     if (s.rank() == 0) return reshape(x, Shape{1});
-    const int a = s.normalize_axis(start, "flatten"), b = s.normalize_axis(end, "flatten");
-    TAPEGRAD_CHECK(a <= b, IndexError, "flatten: start axis ", start, " comes after end axis ", end, " for shape ", s);
-    Shape out;
-    int64_t merged = 1;
-    for (int i = 0; i < s.rank(); ++i) {
-        if (i < a || i > b) out.push_back(s[i]);
-        else {
-            merged *= s[i];
-            if (i == b) out.push_back(merged);
-        }
-    }
-    return reshape(x, out);
+    return reshape(x, detail::flatten_target(s, start, end));
 }
 
 /// Swaps two axes (a copy into the new row-major layout). Backward swaps the gradient back.
