@@ -14,6 +14,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "gpu_support.hpp"
+#include "../support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -43,30 +44,9 @@ using CpuT = tg::Tensor<float, Cpu>;
 using GpuT = tg::Tensor<float, Cuda>;
 using Bytes = std::vector<unsigned char>;
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        std::random_device rd;
-        do {
-            path = fs::temp_directory_path() /
-                   ("tapegrad_cuda_ckpt_test_" + std::to_string(rd()) + "_" + std::to_string(counter++));
-        } while (!fs::create_directory(path));
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
+using tapegrad::testing::TempDir;
 
-Bytes read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    REQUIRE(in.is_open());
-    return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using tapegrad::testing::read_bytes;
 
 void write_bytes(const fs::path& p, const Bytes& b, size_t count) {
     std::error_code ec;

@@ -8,6 +8,8 @@
 
 #include <tapegrad/tapegrad.hpp>
 
+#include "../support/check_throws.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -144,17 +146,6 @@ inline std::function<Inputs(Generator&)> broadcast_inputs(Values va = any_value,
         TensorD b = random_tensor(sb, g, vb);
         return Inputs{a, b};
     };
-}
-
-/// The message of the E that `f` throws, or "" if it throws nothing (other exceptions propagate).
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
 }
 
 }  // namespace tapegrad::testing

@@ -28,7 +28,7 @@ struct RightSquare {
     template <class T> T backward(T x, T, T dy) const { return dy * T(2) * x; }
 };
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using tapegrad::testing::contains;
 
 }  // namespace
 

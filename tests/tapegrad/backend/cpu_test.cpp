@@ -15,11 +15,11 @@
 #include <vector>
 
 using tapegrad::TensorF;
-using Cpu = tapegrad::backend::Ops<tapegrad::Cpu>;
+using CpuOps = tapegrad::backend::Ops<tapegrad::Cpu>;
 
 namespace {
 
-constexpr double eps = std::numeric_limits<float>::epsilon();
+constexpr double float_eps = std::numeric_limits<float>::epsilon();
 
 /// The spacing of floats at |v| (v rounded to float first).
 double ulp_at(double v) {
@@ -45,7 +45,7 @@ std::vector<float> grid() {
 TEST_CASE("float tanh is within 2 ulp over [-12, 12], odd, and +-1 only past |x| = 9.01") {
     const std::vector<float> xs = grid();
     std::vector<float> y(xs.size());
-    Cpu::map(static_cast<int64_t>(xs.size()), xs.data(), y.data(), tapegrad::fn::Tanh{});
+    CpuOps::map(static_cast<int64_t>(xs.size()), xs.data(), y.data(), tapegrad::fn::Tanh{});
     double worst = 0.0;
     float worst_x = 0.0f;
     int64_t saturated_early = 0, not_odd = 0;
@@ -66,7 +66,7 @@ TEST_CASE("float tanh is within 2 ulp over [-12, 12], odd, and +-1 only past |x|
     // 9.0 is still below 1 (Eigen's approximation gave 1 from 7.905); past 9.011, float's tanh is 1
     std::vector<float> sat = {9.0f, 9.02f, 20.0f, 100.0f, -9.02f, -100.0f};
     std::vector<float> ys(sat.size());
-    Cpu::map(static_cast<int64_t>(sat.size()), sat.data(), ys.data(), tapegrad::fn::Tanh{});
+    CpuOps::map(static_cast<int64_t>(sat.size()), sat.data(), ys.data(), tapegrad::fn::Tanh{});
     CHECK(ys[0] < 1.0f);
     CHECK(ys[1] == 1.0f);
     CHECK(ys[2] == 1.0f);
@@ -80,7 +80,7 @@ TEST_CASE("float tanh of special values: infinities, NaN, signed zero, subnormal
     std::vector<float> x = {inf, -inf, std::numeric_limits<float>::quiet_NaN(), 0.0f, -0.0f, tiny, -tiny, 1e-20f,
                             std::numeric_limits<float>::max()};
     std::vector<float> y(x.size());
-    Cpu::map(static_cast<int64_t>(x.size()), x.data(), y.data(), tapegrad::fn::Tanh{});
+    CpuOps::map(static_cast<int64_t>(x.size()), x.data(), y.data(), tapegrad::fn::Tanh{});
     CHECK(y[0] == 1.0f);
     CHECK(y[1] == -1.0f);
     CHECK(std::isnan(y[2]));
@@ -99,8 +99,8 @@ TEST_CASE("float tanh in place and across its 1024-element chunks equals the out
         std::vector<float> x(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = -12.0f + 24.0f * static_cast<float>(i) / 3000.0f;
         std::vector<float> y(x.size()), z = x;
-        Cpu::map(n, x.data(), y.data(), tapegrad::fn::Tanh{});
-        Cpu::map(n, z.data(), z.data(), tapegrad::fn::Tanh{});
+        CpuOps::map(n, x.data(), y.data(), tapegrad::fn::Tanh{});
+        CpuOps::map(n, z.data(), z.data(), tapegrad::fn::Tanh{});
         CHECK(z == y);
         int64_t off = 0;
         for (size_t i = 0; i < x.size(); ++i) {
@@ -111,7 +111,7 @@ TEST_CASE("float tanh in place and across its 1024-element chunks equals the out
     }
 }
 
-TEST_CASE("the float tanh gradient stays within 4 eps (relative) over [-12, 12], tails included") {
+TEST_CASE("the float tanh gradient stays within 4 float_eps (relative) over [-12, 12], tails included") {
     const std::vector<float> xs = grid();
     const auto n = static_cast<int64_t>(xs.size());
     TensorF x = TensorF::from({n}, xs).requires_grad_();
@@ -122,13 +122,13 @@ TEST_CASE("the float tanh gradient stays within 4 eps (relative) over [-12, 12],
     for (int64_t i = 0; i < n; ++i) {
         const double c = std::cosh(static_cast<double>(xs[static_cast<size_t>(i)]));
         const double want = 1.0 / (c * c);
-        const double err = std::abs(g.data()[i] - want) / want / eps;
+        const double err = std::abs(g.data()[i] - want) / want / float_eps;
         if (err > worst) {
             worst = err;
             worst_x = xs[static_cast<size_t>(i)];
         }
     }
-    CHECK_MESSAGE(worst <= 4.0, "max relative error ", worst, " eps at x = ", worst_x);
+    CHECK_MESSAGE(worst <= 4.0, "max relative error ", worst, " float_eps at x = ", worst_x);
 
     // the points of the report: PyTorch float 1.98e-4 at -4.957, 2.456e-5 at 6, 4.77e-7 at 8 (we had 0)
     TensorF p = TensorF::from({3}, {-4.957f, 6.0f, 8.0f}).requires_grad_();
@@ -139,12 +139,12 @@ TEST_CASE("the float tanh gradient stays within 4 eps (relative) over [-12, 12],
 
     // accumulating backward (+=) and the dy factor
     std::vector<float> dx = {1.0f, 1.0f}, in = {0.5f, -10.0f}, dy = {2.0f, 3.0f}, y(2);
-    Cpu::map(2, in.data(), y.data(), tapegrad::fn::Tanh{});
-    Cpu::map_backward(2, in.data(), y.data(), dy.data(), dx.data(), tapegrad::fn::Tanh{});
+    CpuOps::map(2, in.data(), y.data(), tapegrad::fn::Tanh{});
+    CpuOps::map_backward(2, in.data(), y.data(), dy.data(), dx.data(), tapegrad::fn::Tanh{});
     CHECK(dx[0] == doctest::Approx(1.0 + 2.0 / std::pow(std::cosh(0.5), 2)).epsilon(1e-6));
     CHECK(dx[1] == doctest::Approx(1.0 + 3.0 / std::pow(std::cosh(10.0), 2)).epsilon(1e-6));
     std::vector<float> far = {-10.0f}, one = {1.0f}, dfar = {0.0f};
-    Cpu::map_backward(1, far.data(), one.data(), one.data(), dfar.data(), tapegrad::fn::Tanh{}, true);
+    CpuOps::map_backward(1, far.data(), one.data(), one.data(), dfar.data(), tapegrad::fn::Tanh{}, true);
     CHECK(dfar[0] == doctest::Approx(1.0 / std::pow(std::cosh(10.0), 2)).epsilon(1e-6));  // y = 1 is not used
 }
 

@@ -30,10 +30,10 @@ using tapegrad::data::Dataset;
 using tapegrad::data::DeviceLoader;
 using tapegrad::data::LoaderOptions;
 
-Dataset<float> indexed(int64_t n) { return tapegrad::testing::indexed_dataset(n); }
+Dataset<float> indexed_data(int64_t n) { return tapegrad::testing::indexed_dataset(n); }
 
 /// The sample ids of the loader's current batch, checking rows and labels.
-std::vector<int64_t> ids_of(const DeviceLoader<float>& l) {
+std::vector<int64_t> ids_in(const DeviceLoader<float>& l) {
     const std::vector<float> x = l.x().to_vector();
     const std::vector<int64_t> y = l.y().to_vector();
     std::vector<int64_t> ids;
@@ -46,7 +46,7 @@ std::vector<int64_t> ids_of(const DeviceLoader<float>& l) {
     return ids;
 }
 
-std::vector<int64_t> ids_of(const Batch<float>& b) {
+std::vector<int64_t> ids_in(const Batch<float>& b) {
     std::vector<int64_t> ids;
     for (int64_t r = 0; r < b.x.size(0); ++r) ids.push_back(static_cast<int64_t>(b.x(r, 0)));
     return ids;
@@ -57,7 +57,7 @@ using tapegrad::testing::check_throws;
 }  // namespace
 
 TEST_CASE("DeviceLoader gives DataLoader's drop-last batches in the same order, epoch after epoch") {
-    const Dataset<float> ds = indexed(103);
+    const Dataset<float> ds = indexed_data(103);
     for (const bool shuffle : {true, false}) {
         CAPTURE(shuffle);
         const LoaderOptions opt{.batch_size = 10, .shuffle = shuffle, .drop_last = true, .seed = 5};
@@ -70,7 +70,7 @@ TEST_CASE("DeviceLoader gives DataLoader's drop-last batches in the same order, 
             int64_t b = 0;
             for (const auto& batch : host) {
                 dev.next();
-                CHECK(ids_of(dev) == ids_of(batch));
+                CHECK(ids_in(dev) == ids_in(batch));
                 ++b;
             }
             CHECK(b == dev.num_batches());
@@ -79,38 +79,38 @@ TEST_CASE("DeviceLoader gives DataLoader's drop-last batches in the same order, 
 }
 
 TEST_CASE("DeviceLoader drops the partial batch even without drop_last, and wraps instead of overrunning") {
-    const Dataset<float> ds = indexed(25);
+    const Dataset<float> ds = indexed_data(25);
     DeviceLoader<float> l(ds, {.batch_size = 10, .shuffle = false});
     CHECK(l.num_batches() == 2);
     l.start_epoch();
     l.next();
-    CHECK(ids_of(l).front() == 0);
+    CHECK(ids_in(l).front() == 0);
     l.next();
-    CHECK(ids_of(l).front() == 10);
+    CHECK(ids_in(l).front() == 10);
     l.next();  // one more than the epoch holds: the order starts again, never rows 20..29
-    CHECK(ids_of(l).front() == 0);
+    CHECK(ids_in(l).front() == 0);
     CHECK(l.y().max_label() == 6);  // the dataset's largest label bounds every batch
     CHECK(l.y().max_row() == -1);
 }
 
 TEST_CASE("DeviceLoader checks its arguments") {
-    const Dataset<float> ds = indexed(5);
+    const Dataset<float> ds = indexed_data(5);
     check_throws<tapegrad::ValueError>([&] { DeviceLoader<float> l(ds, {.batch_size = 0}); },
                                        "DeviceLoader: batch_size 0 must be in [1, 5]");
     check_throws<tapegrad::ValueError>([&] { DeviceLoader<float> l(ds, {.batch_size = 6}); },
                                        "DeviceLoader: batch_size 6 must be in [1, 5]");
-    Dataset<float> neg = indexed(4);
+    Dataset<float> neg = indexed_data(4);
     neg.labels[2] = -3;
     check_throws<tapegrad::IndexError>([&] { DeviceLoader<float> l(neg, {.batch_size = 2}); },
                                        "label -3 at row 2 is negative");
-    Dataset<float> short_labels = indexed(4);
+    Dataset<float> short_labels = indexed_data(4);
     short_labels.labels.pop_back();
     check_throws<tapegrad::ShapeError>([&] { DeviceLoader<float> l(short_labels, {.batch_size = 2}); },
                                        "DeviceLoader: 4 samples but 3 labels");
 }
 
 TEST_CASE("A training loop on DeviceLoader matches one on DataLoader step for step") {
-    const Dataset<float> ds = indexed(60);
+    const Dataset<float> ds = indexed_data(60);
     const LoaderOptions opt{.batch_size = 8, .shuffle = true, .drop_last = true, .seed = 9};
     auto train = [&](bool device) {
         tapegrad::Generator gen(3);

@@ -3,6 +3,8 @@
 
 #include <tapegrad/data/idx.hpp>
 
+#include "../../support/temp_dir.hpp"
+
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -67,31 +69,7 @@ Bytes gzip(const Bytes& raw) {
     return out;
 }
 
-/// A fresh folder under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() /
-               ("tapegrad_idx_test_" + std::to_string(stamp) + "_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    fs::path write(const std::string& name, const Bytes& bytes) const {
-        const fs::path p = path / name;
-        std::ofstream f(p, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        REQUIRE(f.good());
-        return p;
-    }
-};
+using tapegrad::testing::TempDir;
 
 // The small valid fixture: 3 images of 4x5 pixels and their labels.
 constexpr uint32_t n_images = 3, n_rows = 4, n_cols = 5;

@@ -18,6 +18,10 @@
 #include <tapegrad/optim/adam.hpp>
 #include <tapegrad/optim/sgd.hpp>
 
+#include "../../support/temp_dir.hpp"
+#include "../../support/check_throws.hpp"
+#include "../../support/tensor_checks.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -49,38 +53,9 @@ using tapegrad::TensorD;
 using tapegrad::TensorF;
 using Bytes = std::vector<unsigned char>;
 
-/// A fresh directory under the system temp directory, removed with everything in it.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        std::random_device rd;
-        do {
-            path = fs::temp_directory_path() / ("tapegrad_ckpt_test_" + std::to_string(rd()) + "_" +
-                                                std::to_string(counter++));
-        } while (!fs::create_directory(path));
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
+using tapegrad::testing::TempDir;
 
-    /// The names in the directory, sorted.
-    [[nodiscard]] std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
-
-Bytes read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    REQUIRE(in.is_open());
-    return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using tapegrad::testing::read_bytes;
 
 /// Writes the first `count` bytes of `b` to a new file `p` (removed first: truncating a file in place makes
 /// ext4 flush it on close, which would make the every-byte loops below take seconds).
@@ -133,22 +108,9 @@ bool same_state(const nn::Module<T>& a, const nn::Module<T>& b) {
     return true;
 }
 
-bool same_bits(const TensorF& a, const TensorF& b) {
-    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
+using tapegrad::testing::same_bits;
 
-/// The message of the `E` that `f` throws, or a marker.
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    } catch (const std::exception& e) {
-        return std::string("<other exception> ") + e.what();
-    }
-    return "<no exception>";
-}
+using tapegrad::testing::message_of;
 
 /// A safetensors entry holding `values` as F32 (or F64), of shape `shape`.
 template <class T>

@@ -11,6 +11,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "../../support/check_throws.hpp"
+#include "../../support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -40,33 +41,9 @@ using tapegrad::Generator;
 using tapegrad::TensorF;
 using Bytes = std::vector<unsigned char>;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        std::random_device rd;
-        do {
-            path = fs::temp_directory_path() / ("tapegrad_onnx_test_" + std::to_string(rd()) + "_" +
-                                                std::to_string(counter++));
-        } while (!fs::create_directory(path));
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        return out;
-    }
-};
+using tapegrad::testing::TempDir;
 
-Bytes read_bytes(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using tapegrad::testing::read_bytes;
 
 // ---- a small ONNX decoder, by onnx.proto's field numbers ---------------------------------------------------
 struct Attr {

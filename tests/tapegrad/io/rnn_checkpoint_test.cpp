@@ -8,6 +8,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "../nn/rnn_reference_run.hpp"
+#include "../../support/temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -25,18 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("tapegrad_rnn_ckpt_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tapegrad::testing::TempDir;
 
 /// Every reference case's module, under the case's name.
 nn::ModuleDict<double> all_modules() {

@@ -1,4 +1,6 @@
 #include "tapegrad/io/safetensors.hpp"
+#include "../../support/temp_dir.hpp"
+#include "../../support/check_throws.hpp"
 
 #include <doctest/doctest.h>
 
@@ -53,7 +55,7 @@ std::string decode_error(const Bytes& b) {
     return "<no error>";
 }
 
-bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+using tapegrad::testing::contains;
 
 /// Checks that decoding `b` throws FormatError whose message names the file and holds every one of `parts`.
 void check_rejected(const Bytes& b, std::initializer_list<std::string_view> parts) {
@@ -73,31 +75,7 @@ void write_all(const fs::path& p, const Bytes& b) {
     out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
 }
 
-/// A fresh empty directory, removed with its content when the object dies.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        std::random_device rd;
-        path = fs::temp_directory_path() /
-               ("tapegrad_st_test_" + std::to_string(rd()) + "_" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    [[nodiscard]] std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
+using tapegrad::testing::TempDir;
 
 /// `count` bytes counting up from `start`, so every tensor's data is distinct.
 Bytes pattern(std::size_t count, unsigned start) {

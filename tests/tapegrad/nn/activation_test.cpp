@@ -9,6 +9,7 @@
 #include <tapegrad/nn/activation.hpp>
 
 #include "../../support/check_throws.hpp"
+#include "../../support/tensor_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -45,12 +46,7 @@ void check_gradient(const std::function<TensorD(const std::vector<TensorD>&)>& f
 
 using tapegrad::testing::check_throws;
 
-template <class T>
-bool all_finite(const Tensor<T>& t) {
-    for (const T v : t.span())
-        if (!std::isfinite(v)) return false;
-    return true;
-}
+using tapegrad::testing::all_finite;
 
 const std::vector<Shape> test_shapes = {Shape{}, Shape{1}, Shape{5}, Shape{2, 3}, Shape{2, 3, 4}};
 

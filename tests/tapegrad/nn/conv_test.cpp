@@ -3,6 +3,7 @@
 // the constructor's checks.
 
 #include "../test_support.hpp"
+#include "../../support/tensor_checks.hpp"
 
 #include <tapegrad/nn/activation.hpp>
 #include <tapegrad/nn/conv.hpp>
@@ -29,10 +30,7 @@ namespace nn = tapegrad::nn;
 
 using tapegrad::testing::message_of;
 
-bool same_bits(const TensorF& a, const TensorF& b) {
-    return a.shape() == b.shape() &&
-           std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
+using tapegrad::testing::same_bits;
 
 }  // namespace
 

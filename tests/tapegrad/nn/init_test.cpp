@@ -9,6 +9,8 @@
 #include <tapegrad/nn/init.hpp>
 #include <tapegrad/nn/linear.hpp>
 
+#include "../../support/tensor_checks.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -74,11 +76,9 @@ void check_normal(const Stats& s, double sd) {
     CHECK(s.max > 4 * sd);  // 240k draws: P(no draw beyond 4 sd) ~ e^-7.6
 }
 
-TensorF big() { return TensorF::empty({400, 600}); }
+TensorF big_tensor() { return TensorF::empty({400, 600}); }
 
-bool same_bits(const TensorF& a, const TensorF& b) {
-    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
+using tapegrad::testing::same_bits;
 
 }  // namespace
 
@@ -110,7 +110,7 @@ TEST_CASE("init: a weight of rank < 2 has no fans: ShapeError naming the shape")
 
 TEST_CASE("init: xavier_uniform_ is U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out))") {
     Generator g(2);
-    TensorF w = big();
+    TensorF w = big_tensor();
     init::xavier_uniform_(w, g);
     check_uniform(stats_of(w), std::sqrt(6.0 / (kFanIn + kFanOut)));
     init::xavier_uniform_(w, g, 5.0 / 3.0);  // tanh's gain
@@ -119,7 +119,7 @@ TEST_CASE("init: xavier_uniform_ is U(-b, b), b = gain * sqrt(6 / (fan_in + fan_
 
 TEST_CASE("init: xavier_normal_ is N(0, s^2), s = gain * sqrt(2 / (fan_in + fan_out))") {
     Generator g(3);
-    TensorF w = big();
+    TensorF w = big_tensor();
     init::xavier_normal_(w, g);
     check_normal(stats_of(w), std::sqrt(2.0 / (kFanIn + kFanOut)));
     init::xavier_normal_(w, g, 2.0);
@@ -128,7 +128,7 @@ TEST_CASE("init: xavier_normal_ is N(0, s^2), s = gain * sqrt(2 / (fan_in + fan_
 
 TEST_CASE("init: kaiming_uniform_ is U(-b, b), b = sqrt(2 / (1 + a^2)) * sqrt(3 / fan_in)") {
     Generator g(4);
-    TensorF w = big();
+    TensorF w = big_tensor();
     init::kaiming_uniform_(w, g);
     check_uniform(stats_of(w), std::sqrt(6.0 / kFanIn));  // ReLU: std sqrt(2 / fan_in)
     CHECK(stats_of(w).stddev == doctest::Approx(std::sqrt(2.0 / kFanIn)).epsilon(0.01));
@@ -138,7 +138,7 @@ TEST_CASE("init: kaiming_uniform_ is U(-b, b), b = sqrt(2 / (1 + a^2)) * sqrt(3 
 
 TEST_CASE("init: kaiming_normal_ is N(0, s^2), s = sqrt(2 / (1 + a^2)) / sqrt(fan_in)") {
     Generator g(5);
-    TensorF w = big();
+    TensorF w = big_tensor();
     init::kaiming_normal_(w, g);
     check_normal(stats_of(w), std::sqrt(2.0 / kFanIn));
     init::kaiming_normal_(w, g, 0.2);
@@ -147,7 +147,7 @@ TEST_CASE("init: kaiming_normal_ is N(0, s^2), s = sqrt(2 / (1 + a^2)) / sqrt(fa
 
 TEST_CASE("init: lecun_uniform_ is U(-b, b), b = sqrt(3 / fan_in); lecun_normal_ is N(0, 1 / fan_in)") {
     Generator g(6);
-    TensorF w = big();
+    TensorF w = big_tensor();
     init::lecun_uniform_(w, g);
     check_uniform(stats_of(w), std::sqrt(3.0 / kFanIn));
     CHECK(stats_of(w).stddev == doctest::Approx(1.0 / std::sqrt(kFanIn)).epsilon(0.01));
@@ -176,7 +176,7 @@ TEST_CASE("init: zeros_, constant_, uniform_ and normal_") {
     for (float v : w.span()) CHECK(v == 0.0f);
     init::constant_(w, -0.25);
     for (float v : w.span()) CHECK(v == -0.25f);
-    TensorF u = big();
+    TensorF u = big_tensor();
     init::uniform_(u, 2.0, 3.0, g);
     const Stats su = stats_of(u);
     CHECK(su.min >= 2.0);

@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include "../test_support.hpp"
+#include "../../support/tensor_checks.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -33,11 +34,8 @@ namespace nn = tapegrad::nn;
 /// The exception message of `f`, or "" if it does not throw `E`.
 using tapegrad::testing::message_of;
 
-TensorD random_tensor(const Shape& s, Generator& g) { return TensorD::uniform(s, -1.0, 1.0, g); }
-
-bool same_bits(const TensorF& a, const TensorF& b) {
-    return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), static_cast<size_t>(a.numel()) * sizeof(float)) == 0;
-}
+using tapegrad::testing::random_tensor;
+using tapegrad::testing::same_bits;
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include "../../support/check_throws.hpp"
 #include "../../support/op_tables.hpp"
+#include "../../support/tensor_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -27,7 +28,7 @@ using tapegrad::TensorD;
 using tapegrad::TensorF;
 namespace nn = tapegrad::nn;
 using nn::Reduction;
-using Labels = std::vector<int64_t>;
+using LabelList = std::vector<int64_t>;
 
 namespace {
 
@@ -35,15 +36,10 @@ const Reduction reductions[] = {Reduction::mean, Reduction::sum, Reduction::none
 
 using tapegrad::testing::check_throws;
 
-template <class T>
-bool all_finite(const Tensor<T>& t) {
-    for (const T v : t.span())
-        if (!std::isfinite(v)) return false;
-    return true;
-}
+using tapegrad::testing::all_finite;
 
-Labels random_labels(int64_t n, int64_t classes, Generator& g) {
-    Labels out;
+LabelList random_labels(int64_t n, int64_t classes, Generator& g) {
+    LabelList out;
     for (int64_t i = 0; i < n; ++i) out.push_back(static_cast<int64_t>(g.below(static_cast<uint64_t>(classes))));
     return out;
 }
@@ -105,7 +101,7 @@ TEST_CASE("binary_cross_entropy_with_logits reference, and agreement with bce_lo
 
 TEST_CASE("cross_entropy reference: logsumexp(x) - x[label]") {
     const TensorD x = TensorD::from({2, 3}, {1.0, 2.0, 3.0, 1.0, -1.0, 0.5});
-    const Labels labels = {2, 0};
+    const LabelList labels = {2, 0};
     // lse([1, 2, 3]) - 3 = 0.4076059644443806, lse([1, -1, 0.5]) - 1 = 0.5549569196419908
     CHECK(nn::cross_entropy(x, labels).item() == doctest::Approx(0.4812814420431857).epsilon(1e-14));
     CHECK(nn::cross_entropy(x, labels, Reduction::sum).item() == doctest::Approx(0.9625628840863714).epsilon(1e-14));
@@ -119,7 +115,7 @@ TEST_CASE("cross_entropy reference: logsumexp(x) - x[label]") {
 TEST_CASE("cross_entropy gradient is (softmax - onehot) / N, in one recorded op") {
     TensorD x = TensorD::from({1, 3}, {1.0, 2.0, 3.0});
     x.requires_grad_();
-    const Labels labels = {0};
+    const LabelList labels = {0};
     const TensorD loss = nn::cross_entropy(x, labels);
     CHECK(loss.grad_fn_name() == std::string("cross_entropy"));
     const int64_t before = tapegrad::live_nodes();
@@ -133,7 +129,7 @@ TEST_CASE("cross_entropy gradient is (softmax - onehot) / N, in one recorded op"
 TEST_CASE("cross_entropy equals nll_loss(log_softmax) in value and gradient") {
     Generator g(24);
     const TensorD x0 = TensorD::uniform({6, 5}, -4.0, 4.0, g);
-    const Labels labels = random_labels(6, 5, g);
+    const LabelList labels = random_labels(6, 5, g);
     for (const Reduction r : reductions) {
         TensorD a = x0.clone().detach(), b = x0.clone().detach();
         a.requires_grad_();
@@ -152,7 +148,7 @@ TEST_CASE("cross_entropy equals nll_loss(log_softmax) in value and gradient") {
 TEST_CASE("cross_entropy with one-hot probability targets equals cross_entropy with labels") {
     Generator g(25);
     const TensorD x = TensorD::uniform({4, 3}, -2.0, 2.0, g);
-    const Labels labels = {2, 0, 1, 1};
+    const LabelList labels = {2, 0, 1, 1};
     TensorD onehot = TensorD::zeros({4, 3});
     for (int64_t r = 0; r < 4; ++r) onehot(r, labels[static_cast<size_t>(r)]) = 1.0;
     CHECK(nn::cross_entropy(x, onehot).item() == doctest::Approx(nn::cross_entropy(x, labels).item()).epsilon(1e-14));
@@ -167,7 +163,7 @@ TEST_CASE("cross_entropy with one-hot probability targets equals cross_entropy w
 
 TEST_CASE("nll_loss reference: -log_probs[r, label_r]") {
     const TensorD lp = TensorD::from({2, 2}, {-0.5, -1.0, -2.0, -0.1});
-    const Labels labels = {1, 0};
+    const LabelList labels = {1, 0};
     CHECK(nn::nll_loss(lp, labels).item() == 1.5);  // (1.0 + 2.0) / 2
     CHECK(nn::nll_loss(lp, labels, Reduction::sum).item() == 3.0);
     CHECK(nn::nll_loss(lp, labels, Reduction::none).to_vector() == std::vector<double>{1.0, 2.0});
@@ -176,7 +172,7 @@ TEST_CASE("nll_loss reference: -log_probs[r, label_r]") {
 // ---- stability at logits of magnitude 1e4 -----------------------------------------------------------------
 
 TEST_CASE_TEMPLATE("cross_entropy of equal logits is log C, even at +-1e4", T, float, double) {
-    const Labels labels = {0, 3, 9};
+    const LabelList labels = {0, 3, 9};
     for (const T v : {T(0), T(1e4), T(-1e4)}) {
         CAPTURE(v);
         Tensor<T> x = Tensor<T>::full({3, 10}, v);
@@ -195,7 +191,7 @@ TEST_CASE_TEMPLATE("cross_entropy with a margin of 1e4 is finite: ~0 when right,
                    double) {
     Tensor<T> x = Tensor<T>::from({2, 2}, {T(1e4), T(0), T(1e4), T(0)});
     x.requires_grad_();
-    const Labels labels = {0, 1};
+    const LabelList labels = {0, 1};
     const Tensor<T> rows = nn::cross_entropy(x, labels, Reduction::none);
     REQUIRE(all_finite(rows));
     CHECK(rows.data()[0] == doctest::Approx(0.0));
@@ -228,7 +224,7 @@ TEST_CASE("loss modules are function objects over the same functions") {
     Generator g(26);
     const TensorD a = TensorD::uniform({3, 4}, 0.1, 0.9, g);
     const TensorD b = TensorD::uniform({3, 4}, 0.0, 1.0, g);
-    const Labels labels = {1, 3, 0};
+    const LabelList labels = {1, 3, 0};
     CHECK(nn::MSELoss{}(a, b).item() == nn::mse_loss(a, b).item());
     CHECK(nn::MSELoss{.reduction = Reduction::sum}(a, b).item() == nn::mse_loss(a, b, Reduction::sum).item());
     CHECK(nn::BCELoss{}(a, b).item() == nn::bce_loss(a, b).item());
@@ -250,10 +246,10 @@ TEST_CASE("loss modules are function objects over the same functions") {
 
 TEST_CASE("class losses reject a label out of range, naming the row and the value") {
     const TensorD x = TensorD::zeros({8, 10});
-    const Labels bad = {0, 1, 2, 3, 4, 5, 6, 11};
+    const LabelList bad = {0, 1, 2, 3, 4, 5, 6, 11};
     check_throws<tapegrad::IndexError>([&] { (void)nn::cross_entropy(x, bad); },
                                        "cross_entropy: label 11 out of range [0, 10) at row 7");
-    const Labels negative = {0, -1, 2, 3, 4, 5, 6, 7};
+    const LabelList negative = {0, -1, 2, 3, 4, 5, 6, 7};
     check_throws<tapegrad::IndexError>([&] { (void)nn::cross_entropy(x, negative); },
                                        "cross_entropy: label -1 out of range [0, 10) at row 1");
     check_throws<tapegrad::IndexError>([&] { (void)nn::nll_loss(x, bad); },
@@ -262,7 +258,7 @@ TEST_CASE("class losses reject a label out of range, naming the row and the valu
 
 TEST_CASE("losses reject mismatched batch sizes and shapes, naming both") {
     const TensorD x = TensorD::zeros({4, 10});
-    const Labels three = {0, 1, 2};
+    const LabelList three = {0, 1, 2};
     check_throws<tapegrad::ShapeError>([&] { (void)nn::cross_entropy(x, three); },
                                        "cross_entropy: batch sizes differ: input of shape [4, 10] has 4 rows but 3 "
                                        "labels were given");
@@ -286,25 +282,25 @@ TEST_CASE("bce_loss rejects values outside [0, 1]; a mean over an empty batch is
     check_throws<tapegrad::ValueError>(
         [] { (void)nn::bce_loss(TensorD::from({3}, {0.5, 1.5, 0.2}), TensorD::zeros({3})); },
         "bce_loss: input must hold probabilities in [0, 1], found 1.5 at flat index 1");
-    check_throws<tapegrad::ValueError>([] { (void)nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}); },
+    check_throws<tapegrad::ValueError>([] { (void)nn::cross_entropy(TensorD::zeros({0, 3}), LabelList{}); },
                                        "cross_entropy: mean over an empty batch");
     // sum and none of an empty batch are fine
-    CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}, Reduction::sum).item() == 0.0);
-    CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), Labels{}, Reduction::none).numel() == 0);
+    CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), LabelList{}, Reduction::sum).item() == 0.0);
+    CHECK(nn::cross_entropy(TensorD::zeros({0, 3}), LabelList{}, Reduction::none).numel() == 0);
 }
 
 TEST_CASE("class losses take labels of any integer type, with the same values and checks") {
     const TensorD x = TensorD::from({2, 3}, {1.0, 2.0, 3.0, 1.0, -1.0, 0.5});
-    const Labels wide = {2, 0};
+    const LabelList wide = {2, 0};
     const double want = nn::cross_entropy(x, wide).item();
     CHECK(nn::cross_entropy(x, std::vector<int>{2, 0}).item() == want);
     CHECK(nn::cross_entropy(x, std::vector<uint8_t>{2, 0}).item() == want);
     CHECK(nn::cross_entropy(x, std::array<short, 2>{2, 0}).item() == want);
     const std::vector<long long> ll = {2, 0};
     CHECK(nn::cross_entropy(x, ll, Reduction::sum).item() == nn::cross_entropy(x, wide, Reduction::sum).item());
-    CHECK(nn::nll_loss(x, std::vector<unsigned>{1, 0}).item() == nn::nll_loss(x, Labels{1, 0}).item());
+    CHECK(nn::nll_loss(x, std::vector<unsigned>{1, 0}).item() == nn::nll_loss(x, LabelList{1, 0}).item());
     CHECK(nn::CrossEntropyLoss{}(x, std::vector<int>{2, 0}).item() == want);
-    CHECK(nn::NLLLoss{}(x, std::vector<int>{1, 0}).item() == nn::nll_loss(x, Labels{1, 0}).item());
+    CHECK(nn::NLLLoss{}(x, std::vector<int>{1, 0}).item() == nn::nll_loss(x, LabelList{1, 0}).item());
     check_throws<tapegrad::IndexError>([&] { (void)nn::cross_entropy(x, std::vector<int>{2, -3}); },
                                        "cross_entropy: label -3 out of range [0, 3) at row 1");
     check_throws<tapegrad::IndexError>([&] { (void)nn::nll_loss(x, std::vector<int>{7, 0}); },

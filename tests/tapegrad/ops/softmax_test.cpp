@@ -9,6 +9,7 @@
 #include <tapegrad/ops/softmax.hpp>
 
 #include "../../support/op_tables.hpp"
+#include "../../support/tensor_checks.hpp"
 
 #include <doctest/doctest.h>
 
@@ -24,12 +25,7 @@ using tapegrad::TensorD;
 
 namespace {
 
-template <class T>
-bool all_finite(const Tensor<T>& t) {
-    for (const T v : t.span())
-        if (!std::isfinite(v)) return false;
-    return true;
-}
+using tapegrad::testing::all_finite;
 
 struct AxisCase {
     Shape shape;

@@ -4,6 +4,8 @@
 
 #include <tapegrad/util/atomic_file.hpp>
 
+#include "../../support/temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -25,22 +27,7 @@ using tapegrad::util::FileContent;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::random_device rd;
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() / ("tapegrad_atomic_test_" + std::to_string(stamp) + "_" + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
+using tapegrad::testing::TempDir;
 
 std::string read(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -53,7 +40,7 @@ void write_plain(const fs::path& p, const std::string& text) {
     std::ofstream(p, std::ios::binary) << text;
 }
 
-std::span<const unsigned char> bytes_of(const std::string& s) {
+std::span<const unsigned char> byte_span(const std::string& s) {
     return {reinterpret_cast<const unsigned char*>(s.data()), s.size()};
 }
 
@@ -79,9 +66,9 @@ pid_t dead_pid() {
 TEST_CASE("write_file_atomically: writes the bytes and leaves no temporary") {
     const TempDir dir;
     const fs::path p = dir.path / "a.bin";
-    tapegrad::util::write_file_atomically(p, bytes_of("hello"), "test");
+    tapegrad::util::write_file_atomically(p, byte_span("hello"), "test");
     CHECK(read(p) == "hello");
-    tapegrad::util::write_file_atomically(p, bytes_of("again"), "test");
+    tapegrad::util::write_file_atomically(p, byte_span("again"), "test");
     CHECK(read(p) == "again");
     CHECK(listing(dir.path) == std::vector<std::string>{"a.bin"});
 }
@@ -92,7 +79,7 @@ TEST_CASE("write_files_atomically: both files are replaced together") {
     write_plain(model, "old model");
     write_plain(optim, "old optim");
     const std::string m = "new model", o = "new optim";
-    const FileContent files[] = {{model, bytes_of(m), "save: model"}, {optim, bytes_of(o), "save: optim"}};
+    const FileContent files[] = {{model, byte_span(m), "save: model"}, {optim, byte_span(o), "save: optim"}};
     tapegrad::util::write_files_atomically(files);
     CHECK(read(model) == "new model");
     CHECK(read(optim) == "new optim");
@@ -103,7 +90,7 @@ TEST_CASE("write_files_atomically: when the second file cannot be written, the f
     const TempDir dir;
     const fs::path model = dir.path / "m.safetensors", optim = dir.path / "m.safetensors.optim";
     const std::string m = "new model", o = "new optim";
-    const FileContent files[] = {{model, bytes_of(m), "save: model"}, {optim, bytes_of(o), "save: optim"}};
+    const FileContent files[] = {{model, byte_span(m), "save: model"}, {optim, byte_span(o), "save: optim"}};
 
     SUBCASE("the second target is a folder: its rename fails after the first one succeeded, and is undone") {
         write_plain(model, "old model");
@@ -122,8 +109,8 @@ TEST_CASE("write_files_atomically: when the second file cannot be written, the f
     }
     SUBCASE("the second file's folder does not exist: nothing is renamed at all") {
         write_plain(model, "old model");
-        const FileContent bad[] = {{model, bytes_of(m), "save: model"},
-                                   {dir.path / "missing" / "m.optim", bytes_of(o), "save: optim"}};
+        const FileContent bad[] = {{model, byte_span(m), "save: model"},
+                                   {dir.path / "missing" / "m.optim", byte_span(o), "save: optim"}};
         CHECK_THROWS_WITH_AS(tapegrad::util::write_files_atomically(bad),
                              doctest::Contains("save: optim: cannot create temporary file"), FormatError);
         CHECK(read(model) == "old model");
@@ -172,7 +159,7 @@ TEST_CASE("a temporary left by a killed writer is removed by the next write to t
     const std::string odd = "m.safetensors.tmp-" + std::to_string(gone) + "-x";
     for (const auto& n : {stale, mine, running, other, odd}) write_plain(dir.path / n, "partial");
 
-    tapegrad::util::write_file_atomically(p, bytes_of("complete"), "test");
+    tapegrad::util::write_file_atomically(p, byte_span("complete"), "test");
     CHECK(read(p) == "complete");
     std::vector<std::string> expected{"m.safetensors", mine, running, other, odd};
     std::sort(expected.begin(), expected.end());
@@ -207,7 +194,7 @@ TEST_CASE("a writer killed by a signal while writing: the next save removes its 
     CHECK(listing(dir.path).size() == 2);  // the target and the orphaned temporary
     CHECK(read(p) == "previous");
 
-    tapegrad::util::write_file_atomically(p, bytes_of("next"), "test");
+    tapegrad::util::write_file_atomically(p, byte_span("next"), "test");
     CHECK(listing(dir.path) == std::vector<std::string>{"m.safetensors"});
     CHECK(read(p) == "next");
 }

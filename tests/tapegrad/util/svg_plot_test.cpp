@@ -4,6 +4,8 @@
 
 #include <tapegrad/util/svg_plot.hpp>
 
+#include "../../support/temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -102,22 +104,9 @@ std::vector<std::string> tick_labels(const std::string& doc) {
     return out;
 }
 
-/// A fresh folder under the system temp directory, removed with the object.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int n = 0;
-        path = fs::temp_directory_path() /
-               ("tapegrad_svg_test_" + std::to_string(::getpid()) + "_" + std::to_string(n++));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using tapegrad::testing::TempDir;
 
-std::string read_all(const fs::path& p) {
+std::string read_text(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
@@ -291,7 +280,7 @@ TEST_CASE("svg plot: save writes str() atomically and reports failures as Format
         old << "old content";
     }
     plot.save(out);
-    CHECK(read_all(out) == plot.str());
+    CHECK(read_text(out) == plot.str());
     // Only the plot is left: the temporary file was renamed over it.
     CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 1);
 
