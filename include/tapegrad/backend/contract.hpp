@@ -13,7 +13,7 @@
 ///   ElementwiseFamily  axpy, scale, map(_backward), zip(_backward), strided_copy, strided_add  elementwise
 ///   ReductionFamily    sum_axis, expand_axis_add, max_axis, scatter_axis_add, copy_axis_block,  reduce
 ///                      add_row_vector, add_column_sums
-///   BlasFamily         gemm                                                                  blas
+///   BlasFamily         gemm, pack_right + gemm_packed (one right operand, many products)      blas
 ///   SoftmaxLossFamily  softmax_axis(_backward), softmax_xent_rows(_backward), nll_rows(_back.)  softmax_loss
 ///   ConvPoolFamily     im2col_is_identity, conv2d_forward/backward, im2col, col2im, max, avg   conv_pool
 ///                      and adaptive average pooling with their backwards
@@ -85,7 +85,11 @@ concept ReductionOf = requires(int64_t n, T v, T* p, const T* c, int64_t* arg, c
     B::add_column_sums(n, n, c, p);
 };
 template <class B, class T>
-concept BlasOf = requires(int64_t n, T v, T* p, const T* c, bool flag) { B::gemm(flag, flag, n, n, n, v, c, c, v, p); };
+concept BlasOf = requires(int64_t n, T v, T* p, const T* c, bool flag) {
+    B::gemm(flag, flag, n, n, n, v, c, c, v, p);
+    B::pack_right(n, n, c, p);
+    B::gemm_packed(n, n, n, v, c, c, v, p);
+};
 template <class B, class T>
 concept SoftmaxLossOf = requires(int64_t n, T v, T* p, const T* c, const int64_t* labels, bool flag) {
     B::softmax_axis(n, n, n, c, p, flag);

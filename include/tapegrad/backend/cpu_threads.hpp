@@ -404,11 +404,14 @@ inline constexpr double product_work_per_thread = 4.0 * 1024 * 1024;
     return r > 0 ? r : env_threads();
 }
 
-/// Threads for a product of M N K multiply-adds under the current policy (1 to the most allowed).
-[[nodiscard]] inline int product_threads(int64_t M, int64_t N, int64_t K) {
+/// Threads for a product of M N K multiply-adds under the current policy (1 to the most allowed), with at
+/// least `work_per_thread` multiply-adds per thread (BLAS products: product_work_per_thread; the packed
+/// per-step products of cpu/small_gemm.hpp, which start no BLAS team and split evenly, ask for less).
+[[nodiscard]] inline int product_threads(int64_t M, int64_t N, int64_t K,
+                                         double work_per_thread = product_work_per_thread) {
     const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-    if (!(work >= 2 * product_work_per_thread)) return 1;
-    const int by_size = static_cast<int>(std::min(work / product_work_per_thread, 4096.0));
+    if (!(work >= 2 * work_per_thread)) return 1;
+    const int by_size = static_cast<int>(std::min(work / work_per_thread, 4096.0));
     const int chosen = explicit_threads();
     return std::min(by_size, chosen > 0 ? chosen : cores_free_of_other_work());
 }

@@ -25,6 +25,8 @@ struct FloatGemm {
 
 struct FloatOnlyBlas {
     static void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, const float*, float, float*) {}
+    static void pack_right(int64_t, int64_t, const float*, float*) {}
+    static void gemm_packed(int64_t, int64_t, int64_t, float, const float*, const float*, float, float*) {}
 };
 
 }  // namespace

@@ -80,6 +80,18 @@ struct CudaBlas {
                                                   sc, count),
                         "cublasDgemmStridedBatched");
     }
+
+    // ---- one right operand, many products (as Ops<Cpu>'s) --------------------------------------------------
+    /// The packed form of P [K, N] is P itself (cuBLAS reads it in place): a device-to-device copy.
+    template <class T>
+    static void pack_right(int64_t K, int64_t N, const T* P, T* packed) {
+        CudaMemory::copy(K * N, P, packed);
+    }
+    /// C[M, N] = alpha A[M, K] P + beta C with P packed by pack_right: gemm(false, false, ...).
+    template <class T>
+    static void gemm_packed(int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* packed, T beta, T* C) {
+        gemm(false, false, M, N, K, alpha, A, packed, beta, C);
+    }
 };
 
 }  // namespace tapegrad::backend

@@ -1,0 +1,125 @@
+// Tests for tapegrad/backend/cpu/small_gemm.hpp, the packed-panel float product that runs every time step of
+// a recurrent layer: against a double-precision reference on sizes that exercise every tile height, the
+// scalar right edge (N not a multiple of the panel width), K = 1 and K past one 256-row chunk, and
+// alpha/beta, with the error held to the bound of a K-term float sum; beta = 0 must ignore C even when it
+// holds NaN; and the backend's pack_right + gemm_packed (whichever layout the build packs) must equal gemm.
+
+#include <tapegrad/tapegrad.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace {
+
+using tapegrad::Generator;
+namespace cpu = tapegrad::backend::cpu;
+
+/// P [K, N] in the kernel's panel layout.
+std::vector<float> packed(int64_t K, int64_t N, const std::vector<float>& P) {
+    std::vector<float> out(P.size());
+    cpu::pack_panels(K, N, P.data(), out.data());
+    return out;
+}
+
+std::vector<float> uniform_values(int64_t n, Generator& g) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v) x = static_cast<float>(-1.0 + 2.0 * g.uniform01<double>());
+    return v;
+}
+
+/// Checks C (from a float kernel) against alpha A P + beta C0 in double: each element within
+/// 2 (K + 2) eps (sum |alpha a p| + |beta c0|), the bound of a K-term float sum plus the scaling.
+void check_product(int64_t M, int64_t N, int64_t K, float alpha, float beta, const std::vector<float>& A,
+                   const std::vector<float>& P, const std::vector<float>& C0, const std::vector<float>& C) {
+    const double eps = std::numeric_limits<float>::epsilon();
+    int bad = 0;
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double exact = 0, magnitude = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double t = static_cast<double>(A[static_cast<size_t>(i * K + k)]) * P[static_cast<size_t>(k * N + j)];
+                exact += t;
+                magnitude += std::abs(t);
+            }
+            exact *= alpha;
+            magnitude *= std::abs(alpha);
+            if (beta != 0.0f) {
+                exact += static_cast<double>(beta) * C0[static_cast<size_t>(i * N + j)];
+                magnitude += std::abs(static_cast<double>(beta) * C0[static_cast<size_t>(i * N + j)]);
+            }
+            const double got = C[static_cast<size_t>(i * N + j)];
+            if (!(std::abs(got - exact) <= 2.0 * static_cast<double>(K + 2) * eps * magnitude + 1e-30)) {
+                if (++bad <= 3)
+                    FAIL_CHECK("M=" << M << " N=" << N << " K=" << K << " alpha=" << alpha << " beta=" << beta
+                                    << ": C[" << i << "," << j << "] = " << got << ", exact " << exact);
+            }
+        }
+    CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("small_gemm: equals a double reference for every tile height, the right edge, alpha and beta") {
+    Generator g(2024);
+    const int64_t w = cpu::small_gemm_width();
+    CHECK((w == 4 || w == 8 || w == 16));
+    const int64_t Ns[] = {2 * w, 2 * w + 1, 6 * w, 6 * w - 3, 1, 7, 512};
+    const int64_t Ks[] = {1, 3, 128, 300};
+    const float alphas[] = {1.0f, -0.5f};
+    const float betas[] = {0.0f, 1.0f, 0.25f};
+    int cases = 0;
+    for (int64_t M = 1; M <= 17; ++M)
+        for (const int64_t N : Ns)
+            for (const int64_t K : Ks) {
+                const float alpha = alphas[(M + K) % 2], beta = betas[(M + N + K) % 3];
+                const auto A = uniform_values(M * K, g), P = uniform_values(K * N, g), C0 = uniform_values(M * N, g);
+                std::vector<float> C = C0;
+                cpu::gemm_panels(M, N, K, alpha, A.data(), packed(K, N, P).data(), beta, C.data());
+                check_product(M, N, K, alpha, beta, A, P, C0, C);
+                ++cases;
+            }
+    // the recurrent layers' shapes: B = 16 and 64 states, forward [B, H] x [H, 4H] and backward [B, 4H] x [4H, H]
+    for (const auto& [M, N, K] : {std::array<int64_t, 3>{16, 512, 128}, {16, 128, 512}, {64, 1024, 256},
+                                  {64, 256, 1024}, {200, 96, 40}}) {
+        const auto A = uniform_values(M * K, g), P = uniform_values(K * N, g), C0 = uniform_values(M * N, g);
+        std::vector<float> C = C0;
+        cpu::gemm_panels(M, N, K, 1.0f, A.data(), packed(K, N, P).data(), 1.0f, C.data());
+        check_product(M, N, K, 1.0f, 1.0f, A, P, C0, C);
+        ++cases;
+    }
+    CHECK(cases == 17 * 7 * 4 + 5);
+}
+
+TEST_CASE("small_gemm: beta = 0 never reads C (NaN there does not leak into the result)") {
+    Generator g(7);
+    const int64_t M = 7, N = 4 * cpu::small_gemm_width() + 3, K = 9;
+    const auto A = uniform_values(M * K, g), P = uniform_values(K * N, g);
+    std::vector<float> C(static_cast<size_t>(M * N), std::numeric_limits<float>::quiet_NaN());
+    cpu::gemm_panels(M, N, K, 1.0f, A.data(), packed(K, N, P).data(), 0.0f, C.data());
+    for (const float c : C) REQUIRE(std::isfinite(c));
+    check_product(M, N, K, 1.0f, 0.0f, A, P, std::vector<float>(C.size(), 0.0f), C);
+}
+
+TEST_CASE("pack_right + gemm_packed: the product gemm gives, for float and double") {
+    Generator g(11);
+    using Ops = tapegrad::backend::Ops<tapegrad::Cpu>;
+    for (const auto& [M, N, K] : {std::array<int64_t, 3>{16, 512, 128}, {5, 40, 33}, {32, 64, 300}, {1, 7, 1}}) {
+        const auto A = uniform_values(M * K, g), P = uniform_values(K * N, g), C0 = uniform_values(M * N, g);
+        std::vector<float> packed_p(P.size()), C = C0;
+        Ops::pack_right(K, N, P.data(), packed_p.data());
+        Ops::gemm_packed(M, N, K, 1.0f, A.data(), packed_p.data(), 1.0f, C.data());
+        check_product(M, N, K, 1.0f, 1.0f, A, P, C0, C);
+
+        const std::vector<double> Ad(A.begin(), A.end()), Pd(P.begin(), P.end());
+        std::vector<double> packed_d(Pd.size()), Cd(static_cast<size_t>(M * N), 7.0), Cg(Cd.size(), 0.0);
+        Ops::pack_right(K, N, Pd.data(), packed_d.data());
+        Ops::gemm_packed(M, N, K, 2.0, Ad.data(), packed_d.data(), 0.0, Cd.data());
+        Ops::gemm(false, false, M, N, K, 2.0, Ad.data(), Pd.data(), 0.0, Cg.data());
+        for (size_t i = 0; i < Cd.size(); ++i) REQUIRE(Cd[i] == doctest::Approx(Cg[i]).epsilon(1e-12));
+    }
+}
