@@ -1,9 +1,12 @@
 // Matrix products: tapegrad::matmul against the same product written in Eigen, on square matrices and on
-// the dense layers of the MNIST MLPs. Both sides compile with the same Eigen settings, so with
+// the dense layers of the MNIST MLPs; and a recurrent layer's per-step product, [B, H] x [H, 4H] forward and
+// [B, 4H] x [4H, H] backward, through the backend's gemm (BLAS packs the weights at every call) against
+// gemm_packed on weights packed once (the few-row kernel of backend/cpu/small_gemm.hpp in FMA builds). Both sides compile with the same Eigen settings, so with
 // TAPEGRAD_BLAS both call OpenBLAS and the gap is tapegrad's own cost (allocation, recording, backward's
 // bookkeeping); build once with -DTAPEGRAD_BLAS=OFF to compare the two product engines.
 //
 //   OMP_NUM_THREADS=1 build/bench/bench_matmul --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+//   OMP_NUM_THREADS=2 build-bench/bench/bench_matmul --benchmark_filter=step   # a -march=native build
 //
 // OpenBLAS threads its products with omp_get_max_threads() threads: set OMP_NUM_THREADS for a fixed count.
 // items_per_second counts products (forward) or training steps of one product (forward + backward);
@@ -108,10 +111,48 @@ void shapes(benchmark::internal::Benchmark* b) {
     b->Unit(benchmark::kMicrosecond);
 }
 
+/// One step's product C += A P of a recurrent layer, A [M, K], P [K, N]: Ops<Cpu>::gemm on the row-major P.
+void BM_step_gemm(benchmark::State& state) {
+    const Dims d = dims_of(state);
+    const RowMatF a = RowMatF::Random(d.m, d.k), p = RowMatF::Random(d.k, d.n);
+    RowMatF c = RowMatF::Zero(d.m, d.n);
+    for (auto _ : state) {
+        tapegrad::backend::Ops<tapegrad::Cpu>::gemm(false, false, d.m, d.n, d.k, 1.0f, a.data(), p.data(), 1.0f,
+                                                    c.data());
+        benchmark::DoNotOptimize(c.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, d, 1);
+}
+
+/// The same product with P packed once, before the loop (what rnn_layer does per sequence).
+void BM_step_gemm_packed(benchmark::State& state) {
+    using Ops = tapegrad::backend::Ops<tapegrad::Cpu>;
+    const Dims d = dims_of(state);
+    const RowMatF a = RowMatF::Random(d.m, d.k), p = RowMatF::Random(d.k, d.n);
+    RowMatF c = RowMatF::Zero(d.m, d.n), packed(d.k, d.n);
+    Ops::pack_right(d.k, d.n, p.data(), packed.data());
+    for (auto _ : state) {
+        Ops::gemm_packed(d.m, d.n, d.k, 1.0f, a.data(), packed.data(), 1.0f, c.data());
+        benchmark::DoNotOptimize(c.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, d, 1);
+}
+
+/// The step products of bench/workloads' lstm_s (B 16, H 128) and lstm_l (B 64, H 256), as M, K, N.
+void step_shapes(benchmark::internal::Benchmark* b) {
+    b->ArgNames({"M", "K", "N"});
+    b->Args({16, 128, 512})->Args({16, 512, 128})->Args({64, 256, 1024})->Args({64, 1024, 256});
+    b->Unit(benchmark::kMicrosecond);
+}
+
 BENCHMARK(BM_tapegrad_matmul)->Apply(shapes);
 BENCHMARK(BM_eigen_matmul)->Apply(shapes);
 BENCHMARK(BM_tapegrad_matmul_backward)->Apply(shapes);
 BENCHMARK(BM_eigen_matmul_backward)->Apply(shapes);
+BENCHMARK(BM_step_gemm)->Apply(step_shapes);
+BENCHMARK(BM_step_gemm_packed)->Apply(step_shapes);
 
 }  // namespace
 
