@@ -42,7 +42,8 @@ void check_product(int64_t M, int64_t N, int64_t K, float alpha, float beta, con
         for (int64_t j = 0; j < N; ++j) {
             double exact = 0, magnitude = 0;
             for (int64_t k = 0; k < K; ++k) {
-                const double t = static_cast<double>(A[static_cast<size_t>(i * K + k)]) * P[static_cast<size_t>(k * N + j)];
+                const double t =
+                    static_cast<double>(A[static_cast<size_t>(i * K + k)]) * P[static_cast<size_t>(k * N + j)];
                 exact += t;
                 magnitude += std::abs(t);
             }

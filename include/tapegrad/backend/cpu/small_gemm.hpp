@@ -29,9 +29,14 @@
 /// product. Each thread owns its columns: the result does not depend on the thread count.
 ///
 /// `panel_layout` says whether CpuBlas packs floats this way: on targets with FMA and vectors of 8 floats or
-/// more (-mavx2 -mfma, -march=native). Without them (a default build is SSE2 only) OpenBLAS's run-time
-/// selected kernels are faster, so the packed form is the plain row-major P and the product is gemm's.
-/// The kernel is still compiled, and tested, in every build (at that build's width).
+/// more (-mavx2 -mfma, -march=native), in programs built with OpenMP (-fopenmp; tapegrad's own programs are).
+/// Without FMA (a default build is SSE2 only) OpenBLAS's run-time selected kernels are faster; without
+/// OpenMP the kernel would run on one thread where OpenBLAS splits a large step product (64 x 256 x 1024:
+/// 191 us on 2 threads against the kernel's 300 us on one). There the packed form is the plain row-major P
+/// and the product is gemm's.
+/// The kernel is still compiled, and tested, in every build (at that build's width). As with Eigen, every
+/// translation unit of one program must be compiled for the same target: the layout is chosen at compile
+/// time, and pack_right and gemm_packed of two different targets would disagree on it.
 
 #include <tapegrad/backend/cpu_threads.hpp>
 
@@ -93,10 +98,9 @@ inline Vec splat(float x) noexcept {
 }
 
 /// One tile: MR rows of C (row stride ldc) by the NR columns of one panel, over k in [0, K). `a` is the
-/// tile's rows of A packed k-major (a[k * MR + i] = A[i, k]), `panel` the panel's rows (p[k * NR + j]).
-/// C = alpha A P + beta C.
+/// tile's first row of A (row stride lda), `panel` the panel's rows (p[k * NR + j]). C = alpha A P + beta C.
 template <int MR>
-inline void tile(int64_t K, const float* __restrict a, int64_t si, const float* __restrict panel,
+inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict panel,
                  float* __restrict C, int64_t ldc, float alpha, float beta) noexcept {
     Vec acc[MR][kVectors];
     for (int i = 0; i < MR; ++i)
@@ -105,7 +109,7 @@ inline void tile(int64_t K, const float* __restrict a, int64_t si, const float* 
         Vec p[kVectors];
         for (int v = 0; v < kVectors; ++v) p[v] = load(panel + k * kPanelWidth + v * kWidth);
         for (int i = 0; i < MR; ++i) {
-            const Vec x = splat(a[k + i * si]);
+            const Vec x = splat(a[i * lda + k]);
             for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
         }
     }
@@ -151,8 +155,8 @@ inline void run_panels(int64_t M, int64_t N, int64_t K, float alpha, const float
     int threads = 1;
 #ifdef _OPENMP
     if (blocks >= 2 && !omp_in_parallel())
-        threads = static_cast<int>(std::min<int64_t>({tapegrad::detail::product_threads(M, N, K, kWorkPerThread), blocks,
-                                                      static_cast<int64_t>(omp_get_max_threads())}));
+        threads = static_cast<int>(std::min<int64_t>({tapegrad::detail::product_threads(M, N, K, kWorkPerThread),
+                                                      blocks, static_cast<int64_t>(omp_get_max_threads())}));
 #endif
     if (threads > 1) {
 #ifdef _OPENMP
@@ -203,7 +207,7 @@ inline void gemm_panels(int64_t M, int64_t N, int64_t K, float alpha, const floa
 /// otherwise its packed form is the plain row-major matrix.
 template <class T>
 [[nodiscard]] constexpr bool panel_layout() noexcept {
-#if defined(__FMA__) && defined(__AVX__)
+#if defined(__FMA__) && defined(__AVX__) && defined(_OPENMP)
     return std::is_same_v<T, float>;
 #else
     return false;
