@@ -169,9 +169,20 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
 
     // The recurrent weights as the right operand of every step's product, packed once per call (Bk::pack_right:
     // the CPU's few-row kernel reads its own layout; a GPU reads them as they are): W_hh^T [H, G*H] here, W_hh
-    // [G*H, H] in the backward.
-    Tensor<T, D> w_hh_packed = Tensor<T, D>::empty({H * GH});
-    Bk::pack_right(H, GH, transpose(w_hh.detach(), 0, 1).data_ptr(), w_hh_packed.data_ptr());
+    // [G*H, H] in the backward. A single step (the cells: nn::LSTMCell and its siblings) multiplies by W_hh
+    // directly, since packing pays only across steps.
+    const bool packed = steps > 1;
+    Tensor<T, D> w_hh_packed;
+    if (packed) {
+        w_hh_packed = Tensor<T, D>::empty({H * GH});
+        Bk::pack_right(H, GH, transpose(w_hh.detach(), 0, 1).data_ptr(), w_hh_packed.data_ptr());
+    }
+    const auto recurrent_product = [&](const T* hp, T* out) {  // out += h_prev W_hh^T
+        if (packed)
+            Bk::gemm_packed(batch, GH, H, T(1), hp, static_cast<const T*>(w_hh_packed.data_ptr()), T(1), out);
+        else
+            Bk::gemm(false, true, batch, GH, H, T(1), hp, w_hh.data_ptr(), T(1), out);
+    };
     Bk::gemm(false, true, rows, GH, in, T(1), x.data_ptr(), w_ih.data_ptr(), T(0), gates.data_ptr());
     if (b_ih.defined()) {
         Bk::add_row_vector(rows, GH, b_ih.data_ptr(), gates.data_ptr());
@@ -200,10 +211,10 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
         T* yt = y.data_ptr() + t * BH;
         if (gru) {
             T* hgt = hg.data_ptr() + t * batch * GH;
-            Bk::gemm_packed(batch, GH, H, T(1), hp, static_cast<const T*>(w_hh_packed.data_ptr()), T(1), hgt);
+            recurrent_product(hp, hgt);
             Bk::gru_cell_forward(batch, H, t, len, hp, g, static_cast<const T*>(hgt), hn, yt);
         } else {
-            Bk::gemm_packed(batch, GH, H, T(1), hp, static_cast<const T*>(w_hh_packed.data_ptr()), T(1), g);
+            recurrent_product(hp, g);
             if (lstm)
                 Bk::lstm_cell_forward(batch, H, t, len, hp, static_cast<const T*>(cs.data_ptr() + in_row * BH), g, hn,
                                       cs.data_ptr() + out_row * BH, yt);
@@ -227,8 +238,11 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                     dc = Tensor<T, D>::empty({batch, H});
                     Bk::copy(BH, dY + (steps + 1) * BH, dc.data_ptr());
                 }
-                Tensor<T, D> w_hh_back = Tensor<T, D>::empty({GH * H});
-                Bk::pack_right(GH, H, w_hh.data_ptr(), w_hh_back.data_ptr());
+                Tensor<T, D> w_hh_back;
+                if (packed) {
+                    w_hh_back = Tensor<T, D>::empty({GH * H});
+                    Bk::pack_right(GH, H, w_hh.data_ptr(), w_hh_back.data_ptr());
+                }
                 Tensor<T, D> dg = Tensor<T, D>::empty({rows, GH});
                 Tensor<T, D> dgh = gru ? Tensor<T, D>::empty({rows, GH}) : dg;
                 for (int64_t k = steps - 1; k >= 0; --k) {
@@ -248,8 +262,12 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                     else
                         Bk::rnn_cell_backward(batch, H, t, lens, relu, static_cast<const T*>(g), dyt, dh.data_ptr(),
                                               dgt);
-                    Bk::gemm_packed(batch, H, GH, T(1), static_cast<const T*>(dght),
-                                    static_cast<const T*>(w_hh_back.data_ptr()), T(1), dh.data_ptr());
+                    if (packed)  // dh += dG_h W_hh
+                        Bk::gemm_packed(batch, H, GH, T(1), static_cast<const T*>(dght),
+                                        static_cast<const T*>(w_hh_back.data_ptr()), T(1), dh.data_ptr());
+                    else
+                        Bk::gemm(false, false, batch, H, GH, T(1), static_cast<const T*>(dght), w_hh.data_ptr(), T(1),
+                                 dh.data_ptr());
                 }
                 if (detail::wants_grad(h0)) Bk::axpy(BH, T(1), dh.data_ptr(), detail::grad_buffer(h0));
                 if (lstm && detail::wants_grad(c0)) Bk::axpy(BH, T(1), dc.data_ptr(), detail::grad_buffer(c0));
