@@ -92,22 +92,60 @@ struct AdamRule {
                 !decoupled && weight_decay != T(0), decoupled, amsgrad};
     }
     TAPEGRAD_HD void operator()(const StepParam<T>& q, int64_t i) const {
+        if (decoupled)
+            apply<true>(q, i, std::sqrt(amsgrad ? moments<false, true>(q, i) : moments<false, false>(q, i)));
+        else if (l2)
+            apply<false>(q, i, std::sqrt(amsgrad ? moments<true, true>(q, i) : moments<true, false>(q, i)));
+        else
+            apply<false>(q, i, std::sqrt(amsgrad ? moments<false, true>(q, i) : moments<false, false>(q, i)));
+    }
+
+    // The update in two halves around its square root, with the flags as constants, so that a host loop runs
+    // each half in vectors (backend/cpu/optim.hpp: std::sqrt's errno path keeps a loop around it scalar).
+    /// Updates m, v (and vmax) of element i; returns the value under the root (v, or vmax).
+    template <bool L2, bool Amsgrad>
+    TAPEGRAD_HD T moments(const StepParam<T>& q, int64_t i) const {
         using optim_math::mul;
-        T pi = q.p[i];
-        if (decoupled) pi = mul(pi, shrink);
-        const T g = l2 ? q.grad[i] + mul(wd, pi) : q.grad[i];
+        T g = q.grad[i];
+        if constexpr (L2) g += mul(wd, q.p[i]);  // never with the decoupled decay
         const T mi = optim_math::lerp(q.s0[i], g, w1);
         const T vi = mul(beta2, q.s1[i]) + mul(mul(w2, g), g);
         q.s0[i] = mi;
         q.s1[i] = vi;
-        T vk = vi;
-        if (amsgrad) {
+        if constexpr (Amsgrad) {
             const T prev = q.s2[i];
-            vk = (vi > prev || vi != vi) ? vi : prev;  // NaN propagates, as torch.maximum
+            const T vk = (vi > prev || vi != vi) ? vi : prev;  // NaN propagates, as torch.maximum
             q.s2[i] = vk;
+            return vk;
+        } else {
+            return vi;
         }
-        const T denom = std::sqrt(vk) / q.b + eps;
-        q.p[i] = pi - mul(q.a, mi / denom);
+    }
+    /// p = p (1 - lr wd) (decoupled) - (lr / bc1) (m / (root / sqrt(bc2) + eps)), root = sqrt(moments(q, i)).
+    template <bool Decoupled>
+    TAPEGRAD_HD void apply(const StepParam<T>& q, int64_t i, T root) const {
+        using optim_math::mul;
+        T pi = q.p[i];
+        if constexpr (Decoupled) pi = mul(pi, shrink);
+        const T denom = root / q.b + eps;
+        q.p[i] = pi - mul(q.a, q.s0[i] / denom);
+    }
+    /// f(moments, apply) with the two halves for this rule's flags: moments(q, i) -> T, apply(q, i, root).
+    template <class F>
+    void with_fixed_flags(F&& f) const {
+        const auto pick = [&]<bool Decoupled, bool L2>() {
+            const auto fin = [this](const StepParam<T>& q, int64_t i, T root) { apply<Decoupled>(q, i, root); };
+            if (amsgrad)
+                f([this](const StepParam<T>& q, int64_t i) { return moments<L2, true>(q, i); }, fin);
+            else
+                f([this](const StepParam<T>& q, int64_t i) { return moments<L2, false>(q, i); }, fin);
+        };
+        if (decoupled)
+            pick.template operator()<true, false>();
+        else if (l2)
+            pick.template operator()<false, true>();
+        else
+            pick.template operator()<false, false>();
     }
 };
 

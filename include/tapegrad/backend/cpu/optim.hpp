@@ -9,10 +9,56 @@
 #include <tapegrad/backend/common/optim_math.hpp>
 #include <tapegrad/backend/cpu/memory.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+/// Before a loop whose iterations touch disjoint memory: lets the compiler vectorise it without proving so.
+#if defined(_OPENMP)
+#define TAPEGRAD_INDEPENDENT_ITERATIONS _Pragma("omp simd")
+#elif defined(__clang__)
+#define TAPEGRAD_INDEPENDENT_ITERATIONS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define TAPEGRAD_INDEPENDENT_ITERATIONS _Pragma("GCC ivdep")
+#else
+#define TAPEGRAD_INDEPENDENT_ITERATIONS
+#endif
 
 namespace tapegrad::backend {
+
+namespace detail {
+
+/// p[i] = sqrt(p[i]) for n values, correctly rounded as std::sqrt, in vectors where the target has them
+/// (a loop over std::sqrt stays scalar: its errno path is a branch the vectoriser cannot take).
+template <class T>
+void sqrt_inplace(int64_t n, T* p) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    // the zero-masked forms with every lane on: GCC 12's _mm512_sqrt_ps trips -Wmaybe-uninitialized
+    if constexpr (std::is_same_v<T, float>)
+        for (; i + 16 <= n; i += 16) _mm512_storeu_ps(p + i, _mm512_maskz_sqrt_ps(0xffff, _mm512_loadu_ps(p + i)));
+    else if constexpr (std::is_same_v<T, double>)
+        for (; i + 8 <= n; i += 8) _mm512_storeu_pd(p + i, _mm512_maskz_sqrt_pd(0xff, _mm512_loadu_pd(p + i)));
+#elif defined(__AVX__)
+    if constexpr (std::is_same_v<T, float>)
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(p + i, _mm256_sqrt_ps(_mm256_loadu_ps(p + i)));
+    else if constexpr (std::is_same_v<T, double>)
+        for (; i + 4 <= n; i += 4) _mm256_storeu_pd(p + i, _mm256_sqrt_pd(_mm256_loadu_pd(p + i)));
+#elif defined(__SSE2__)
+    if constexpr (std::is_same_v<T, float>)
+        for (; i + 4 <= n; i += 4) _mm_storeu_ps(p + i, _mm_sqrt_ps(_mm_loadu_ps(p + i)));
+    else if constexpr (std::is_same_v<T, double>)
+        for (; i + 2 <= n; i += 2) _mm_storeu_pd(p + i, _mm_sqrt_pd(_mm_loadu_pd(p + i)));
+#endif
+    for (; i < n; ++i) p[i] = std::sqrt(p[i]);
+}
+
+}  // namespace detail
 
 /// Optimizer updates and tensor-list operations on the host.
 struct CpuOptim {
@@ -24,9 +70,31 @@ struct CpuOptim {
         static_assert(listed_rule<Rule, T>,
                       "step_many: this update rule is not in TAPEGRAD_OPTIM_RULES (backend/common/optim_math.hpp); "
                       "add it there so that the CUDA backend instantiates it too.");
-        for (int64_t t = 0; t < count; ++t) {
-            const StepParam<T>& q = params[t];
-            for (int64_t i = 0; i < q.n; ++i) rule(q, i);
+        if constexpr (requires { rule.with_fixed_flags([](const auto&, const auto&) {}); }) {
+            // In vectors: a chunk's moments, their square roots, then the chunk's update. Every element's update
+            // reads and writes only its own slots (the compiler cannot prove on its own that the state arrays do
+            // not overlap: `omp simd` tells it). Element by element it is the scalar rule's arithmetic (where
+            // the compiler contracts a * b + c into fused multiply-adds, it may do so differently in the two).
+            rule.with_fixed_flags([&](const auto& moments, const auto& apply) {
+                constexpr int64_t chunk = 256;
+                alignas(64) T root[chunk];
+                for (int64_t t = 0; t < count; ++t) {
+                    const StepParam<T>& q = params[t];
+                    for (int64_t i0 = 0; i0 < q.n; i0 += chunk) {
+                        const int64_t m = std::min(chunk, q.n - i0);
+                        TAPEGRAD_INDEPENDENT_ITERATIONS
+                        for (int64_t i = 0; i < m; ++i) root[i] = moments(q, i0 + i);
+                        detail::sqrt_inplace(m, root);
+                        TAPEGRAD_INDEPENDENT_ITERATIONS
+                        for (int64_t i = 0; i < m; ++i) apply(q, i0 + i, root[i]);
+                    }
+                }
+            });
+        } else {
+            for (int64_t t = 0; t < count; ++t) {
+                const StepParam<T>& q = params[t];
+                for (int64_t i = 0; i < q.n; ++i) rule(q, i);
+            }
         }
     }
     /// list[t].data[0, n) = value for every t < count.
@@ -50,6 +118,18 @@ struct CpuOptim {
         double acc = 0;  // sum of |g|^p, or max |g| for the infinity norm
         for (int64_t t = 0; t < count; ++t) {
             const T* g = list[t].data;
+            if (two) {  // the common case, in vectors (lanes of partial sums in double)
+                double sum = 0;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : sum)
+#endif
+                for (int64_t k = 0; k < list[t].n; ++k) {
+                    const double a = static_cast<double>(g[k]);
+                    sum += a * a;
+                }
+                acc += sum;
+                continue;
+            }
             for (int64_t k = 0; k < list[t].n; ++k) {
                 const double a = std::abs(static_cast<double>(g[k]));
                 if (inf_norm)
