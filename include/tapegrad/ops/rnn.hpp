@@ -12,12 +12,16 @@
 ///  - the gates of every step are kept in one buffer, so the backward through time runs the fused adjoint
 ///    and one product per step, and the weight gradients are three products over all steps at the end:
 ///    no per-step tensors, no per-step graph nodes.
+///  - a backend may run the whole time loop in one call instead (backend::RnnSteps): the CPU does for floats
+///    in its packed layout (FMA targets, OpenMP programs), where the threads share every step, each owning a
+///    range of hidden units, with one barrier per step (backend/cpu/rnn.hpp). Same sums, same bits.
 ///
 /// Variable-length batches follow torch.nn.utils.rnn.pack_padded_sequence: with lengths, row b runs steps
 /// 0 .. lengths[b]-1 only; its outputs past that are 0, its final state is the state after its own last
 /// step, and the reverse direction starts at its own last step (t = lengths[b] - 1) from the initial state.
 
 #include <tapegrad/autograd/record.hpp>
+#include <tapegrad/backend/common/rnn_steps.hpp>
 #include <tapegrad/backend/cpu.hpp>
 #include <tapegrad/core/tensor.hpp>
 #include <tapegrad/ops/shape.hpp>
@@ -202,7 +206,17 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
         if (c0.defined()) Bk::copy(BH, c0.data_ptr(), C0); else Bk::fill(BH, T(0), C0);
     }
     const int64_t* len = lengths.data();
-    for (int64_t k = 0; k < steps; ++k) {
+    // The time loop: in one call where the backend runs it so (the CPU, for floats in its packed layout: the
+    // threads share every step), else one product and one fused cell per step.
+    const auto ptr = [](const Tensor<T, D>& t) -> T* { return t.defined() ? t.data_ptr() : nullptr; };
+    backend::RnnSteps<T> plan{.steps = steps, .batch = batch, .hidden = H, .gate_count = G, .relu = relu,
+                              .reverse = reverse, .lengths = len, .packed = ptr(w_hh_packed),
+                              .hs = hs.data_ptr(), .cs = ptr(cs), .gates = gates.data_ptr(), .hg = ptr(hg),
+                              .y = y.data_ptr()};
+    bool looped = false;
+    if constexpr (requires { Bk::rnn_steps_forward(plan); })
+        looped = packed && Bk::rnn_steps_forward(plan);
+    for (int64_t k = 0; k < steps && !looped; ++k) {
         const int64_t t = reverse ? steps - 1 - k : k;
         const int64_t in_row = reverse ? t + 1 : t, out_row = reverse ? t : t + 1;
         const T* hp = hs.data_ptr() + in_row * BH;
@@ -245,7 +259,17 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                 }
                 Tensor<T, D> dg = Tensor<T, D>::empty({rows, GH});
                 Tensor<T, D> dgh = gru ? Tensor<T, D>::empty({rows, GH}) : dg;
-                for (int64_t k = steps - 1; k >= 0; --k) {
+                backend::RnnSteps<T> back = plan;
+                back.packed = ptr(w_hh_back);
+                back.dy = dY;
+                back.dh = dh.data_ptr();
+                back.dc = ptr(dc);
+                back.dg = dg.data_ptr();
+                back.dgh = dgh.data_ptr();
+                bool looped_back = false;
+                if constexpr (requires { Bk::rnn_steps_backward(back); })
+                    looped_back = packed && Bk::rnn_steps_backward(back);
+                for (int64_t k = steps - 1; k >= 0 && !looped_back; --k) {
                     const int64_t t = reverse ? steps - 1 - k : k;
                     const int64_t in_row = reverse ? t + 1 : t;
                     const T* g = gates.data_ptr() + t * batch * GH;

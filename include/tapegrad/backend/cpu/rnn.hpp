@@ -13,14 +13,33 @@
 ///
 /// The buffers a call gets never overlap (`__restrict`), so the compiler vectorises the gate loops.
 ///
+/// The whole time loop in one call (`rnn_steps_forward`, `rnn_steps_backward`), where floats use the packed
+/// panels of cpu/small_gemm.hpp and H is a multiple of their width: the threads share every step, each
+/// owning a range of hidden units. A unit's gates (its column in each gate block) depend only on the previous
+/// state and its own pre-activations, so a thread computes its units' columns of the step's product, applies
+/// the cell to them and writes its units of the new state; one barrier per step then publishes the state to
+/// the others. The backward mirrors it: the cell's adjoint for its units, a barrier (the next product reads
+/// every unit's gate gradients), then its units' columns of dh += dG W_hh. Nothing runs on one thread while
+/// the other waits, and each step costs one barrier instead of a parallel region per product. The sums are
+/// the per-step products' (each element's k order is the panel kernel's), so results do not depend on the
+/// thread count.
+///
 /// Float gates use the vectorised tanh of backend/cpu/elementwise.hpp (sigmoid(x) = (1 + tanh(x/2)) / 2);
 /// double uses std::tanh and std::exp (the reference that gradcheck relies on).
 
-#include <tapegrad/backend/cpu/elementwise.hpp>
 #include <tapegrad/backend/common/functors.hpp>
+#include <tapegrad/backend/common/rnn_steps.hpp>
+#include <tapegrad/backend/cpu/elementwise.hpp>
+#include <tapegrad/backend/cpu/small_gemm.hpp>
+#include <tapegrad/backend/cpu_threads.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace tapegrad::backend {
 
@@ -54,6 +73,89 @@ inline bool rnn_row_active(const int64_t* lengths, int64_t b, int64_t t) { retur
 /// Fused recurrent cells on the host. Shapes per call: B rows, H units; `gates` rows hold the gate blocks
 /// side by side in PyTorch's order.
 struct CpuRnn {
+    // ==== the whole time loop =================================================================================
+    /// Runs the forward time loop of s (see RnnSteps), or returns false where it does not apply (then the caller
+    /// runs its own step loop): not float with the panel layout, or H not a multiple of the panel width.
+    template <class T>
+    static bool rnn_steps_forward(const RnnSteps<T>& s) {
+        if constexpr (!cpu::panel_layout<T>()) {
+            static_cast<void>(s);
+            return false;
+        } else {
+            constexpr int64_t nr = cpu::panel_width();
+            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H, blocks = H / nr;
+            if (H % nr != 0 || B == 0) return false;
+            const int threads = step_threads(B, GH, H, blocks);
+            const auto loop = [&](int64_t part, int64_t parts) {
+                const int64_t b0 = blocks * part / parts, b1 = blocks * (part + 1) / parts, u0 = b0 * nr,
+                              u1 = b1 * nr;
+                for (int64_t k = 0; k < s.steps; ++k) {
+                    const int64_t t = s.reverse ? s.steps - 1 - k : k;
+                    const int64_t in_row = s.reverse ? t + 1 : t, out_row = s.reverse ? t : t + 1;
+                    const T* hp = s.hs + in_row * BH;
+                    T* hn = s.hs + out_row * BH;
+                    T* g = s.gates + t * B * GH;
+                    T* yt = s.y + t * BH;
+                    T* target = G == 3 ? s.hg + t * B * GH : g;  // += h_prev W_hh^T, this part's columns
+                    for (int64_t q = 0; q < G; ++q)
+                        for (int64_t ub = b0; ub < b1; ++ub)
+                            cpu::gemm_panel(B, H, T(1), hp, H, s.packed + (q * blocks + ub) * H * nr, T(1),
+                                            target + q * H + ub * nr, GH);
+                    if (G == 4)
+                        lstm_units_forward(B, H, u0, u1, t, s.lengths, hp,
+                                           static_cast<const T*>(s.cs + in_row * BH), g, hn, s.cs + out_row * BH, yt);
+                    else if (G == 3)
+                        gru_units_forward(B, H, u0, u1, t, s.lengths, hp, g, static_cast<const T*>(target), hn, yt);
+                    else
+                        rnn_units_forward(B, H, u0, u1, t, s.lengths, s.relu, hp, g, hn, yt);
+                    sync_parts(parts);  // the new state, whole, before any part's next product reads it
+                }
+            };
+            run_parts(threads, loop);
+            return true;
+        }
+    }
+    /// Runs the backward time loop of s (see RnnSteps; s.packed is W_hh packed), or returns false where
+    /// rnn_steps_forward would.
+    template <class T>
+    static bool rnn_steps_backward(const RnnSteps<T>& s) {
+        if constexpr (!cpu::panel_layout<T>()) {
+            static_cast<void>(s);
+            return false;
+        } else {
+            constexpr int64_t nr = cpu::panel_width();
+            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H, blocks = H / nr;
+            if (H % nr != 0 || B == 0) return false;
+            const int threads = step_threads(B, H, GH, blocks);
+            const auto loop = [&](int64_t part, int64_t parts) {
+                const int64_t b0 = blocks * part / parts, b1 = blocks * (part + 1) / parts, u0 = b0 * nr,
+                              u1 = b1 * nr;
+                for (int64_t k = s.steps - 1; k >= 0; --k) {
+                    const int64_t t = s.reverse ? s.steps - 1 - k : k;
+                    const int64_t in_row = s.reverse ? t + 1 : t;
+                    const T* g = s.gates + t * B * GH;
+                    T* dgt = s.dg + t * B * GH;
+                    T* dght = s.dgh + t * B * GH;
+                    const T* dyt = s.dy + t * BH;
+                    if (G == 4)
+                        lstm_units_backward(B, H, u0, u1, t, s.lengths, g, static_cast<const T*>(s.cs + in_row * BH),
+                                            dyt, s.dh, s.dc, dgt);
+                    else if (G == 3)
+                        gru_units_backward(B, H, u0, u1, t, s.lengths, g, static_cast<const T*>(s.hg + t * B * GH),
+                                           static_cast<const T*>(s.hs + in_row * BH), dyt, s.dh, dgt, dght);
+                    else
+                        rnn_units_backward(B, H, u0, u1, t, s.lengths, s.relu, g, dyt, s.dh, dgt);
+                    sync_parts(parts);  // every unit's gate gradients, before this part's columns of the product
+                    for (int64_t ub = b0; ub < b1; ++ub)  // dh += dG_h W_hh, this part's units
+                        cpu::gemm_panel(B, GH, T(1), static_cast<const T*>(dght), GH, s.packed + ub * GH * nr, T(1),
+                                        s.dh + ub * nr, H);
+                }
+            };
+            run_parts(threads, loop);
+            return true;
+        }
+    }
+
     // ==== Elman RNN: h = act(pre), act = tanh or relu ==========================================================
     /// pre: [B, H] pre-activations (x W_ih^T + b_ih + h_prev W_hh^T + b_hh), overwritten by h = act(pre) (kept
     /// for the backward). Active rows: h_next = y = h; masked rows: h_next = h_prev, y = 0.
@@ -61,19 +163,27 @@ struct CpuRnn {
     static void rnn_cell_forward(int64_t B, int64_t H, int64_t t, const int64_t* lengths, bool relu,
                                  const T* __restrict h_prev, T* __restrict pre, T* __restrict h_next,
                                  T* __restrict y) {
+        rnn_units_forward(B, H, 0, H, t, lengths, relu, h_prev, pre, h_next, y);
+    }
+    /// rnn_cell_forward for units [u0, u1) of every row (the buffers keep their full [B, H] layout).
+    template <class T>
+    static void rnn_units_forward(int64_t B, int64_t H, int64_t u0, int64_t u1, int64_t t, const int64_t* lengths,
+                                  bool relu, const T* __restrict h_prev, T* __restrict pre, T* __restrict h_next,
+                                  T* __restrict y) {
+        const int64_t n = u1 - u0;
         for (int64_t b = 0; b < B; ++b) {
-            T* p = pre + b * H;
-            T* hn = h_next + b * H;
-            T* yr = y + b * H;
+            T* p = pre + b * H + u0;
+            T* hn = h_next + b * H + u0;
+            T* yr = y + b * H + u0;
             if (!detail::rnn_row_active(lengths, b, t)) {
-                for (int64_t j = 0; j < H; ++j) hn[j] = h_prev[b * H + j], yr[j] = T(0);
+                for (int64_t j = 0; j < n; ++j) hn[j] = h_prev[b * H + u0 + j], yr[j] = T(0);
                 continue;
             }
             if (relu)
-                for (int64_t j = 0; j < H; ++j) p[j] = p[j] > T(0) ? p[j] : T(0);
+                for (int64_t j = 0; j < n; ++j) p[j] = p[j] > T(0) ? p[j] : T(0);
             else
-                detail::tanh_inplace(H, p);
-            for (int64_t j = 0; j < H; ++j) hn[j] = p[j], yr[j] = p[j];
+                detail::tanh_inplace(n, p);
+            for (int64_t j = 0; j < n; ++j) hn[j] = p[j], yr[j] = p[j];
         }
     }
     /// The adjoint of rnn_cell_forward. h: [B, H] the saved activations; dy: [B, H] the output's gradient at
@@ -84,16 +194,24 @@ struct CpuRnn {
     static void rnn_cell_backward(int64_t B, int64_t H, int64_t t, const int64_t* lengths, bool relu,
                                   const T* __restrict h, const T* __restrict dy, T* __restrict dh,
                                   T* __restrict dpre) {
+        rnn_units_backward(B, H, 0, H, t, lengths, relu, h, dy, dh, dpre);
+    }
+    /// rnn_cell_backward for units [u0, u1) of every row.
+    template <class T>
+    static void rnn_units_backward(int64_t B, int64_t H, int64_t u0, int64_t u1, int64_t t, const int64_t* lengths,
+                                   bool relu, const T* __restrict h, const T* __restrict dy, T* __restrict dh,
+                                   T* __restrict dpre) {
+        const int64_t n = u1 - u0;
         for (int64_t b = 0; b < B; ++b) {
-            T* dp = dpre + b * H;
-            T* dhr = dh + b * H;
+            T* dp = dpre + b * H + u0;
+            T* dhr = dh + b * H + u0;
             if (!detail::rnn_row_active(lengths, b, t)) {
-                for (int64_t j = 0; j < H; ++j) dp[j] = T(0);
+                for (int64_t j = 0; j < n; ++j) dp[j] = T(0);
                 continue;
             }
-            const T* hr = h + b * H;
-            const T* dyr = dy + b * H;
-            for (int64_t j = 0; j < H; ++j) {
+            const T* hr = h + b * H + u0;
+            const T* dyr = dy + b * H + u0;
+            for (int64_t j = 0; j < n; ++j) {
                 const T g = dhr[j] + dyr[j];
                 dp[j] = relu ? (hr[j] > T(0) ? g : T(0)) : g * (T(1) - hr[j] * hr[j]);
                 dhr[j] = T(0);
@@ -109,26 +227,39 @@ struct CpuRnn {
     static void lstm_cell_forward(int64_t B, int64_t H, int64_t t, const int64_t* lengths, const T* __restrict h_prev,
                                   const T* __restrict c_prev, T* __restrict gates, T* __restrict h_next,
                                   T* __restrict c_next, T* __restrict y) {
+        lstm_units_forward(B, H, 0, H, t, lengths, h_prev, c_prev, gates, h_next, c_next, y);
+    }
+    /// lstm_cell_forward for units [u0, u1) of every row (and their columns of each gate block).
+    template <class T>
+    static void lstm_units_forward(int64_t B, int64_t H, int64_t u0, int64_t u1, int64_t t, const int64_t* lengths,
+                                   const T* __restrict h_prev, const T* __restrict c_prev, T* __restrict gates,
+                                   T* __restrict h_next, T* __restrict c_next, T* __restrict y) {
+        const int64_t n = u1 - u0;
         for (int64_t b = 0; b < B; ++b) {
-            T* hn = h_next + b * H;
-            T* cn = c_next + b * H;
-            T* yr = y + b * H;
-            const T* cp = c_prev + b * H;
+            T* hn = h_next + b * H + u0;
+            T* cn = c_next + b * H + u0;
+            T* yr = y + b * H + u0;
+            const T* cp = c_prev + b * H + u0;
             if (!detail::rnn_row_active(lengths, b, t)) {
-                for (int64_t j = 0; j < H; ++j) hn[j] = h_prev[b * H + j], cn[j] = cp[j], yr[j] = T(0);
+                for (int64_t j = 0; j < n; ++j) hn[j] = h_prev[b * H + u0 + j], cn[j] = cp[j], yr[j] = T(0);
                 continue;
             }
-            T* gi = gates + b * 4 * H;
+            T* gi = gates + b * 4 * H + u0;
             T* gf = gi + H;
             T* gg = gi + 2 * H;
             T* go = gi + 3 * H;
-            detail::sigmoid_inplace(2 * H, gi);  // i and f
-            detail::tanh_inplace(H, gg);
-            detail::sigmoid_inplace(H, go);
-            for (int64_t j = 0; j < H; ++j) cn[j] = gf[j] * cp[j] + gi[j] * gg[j];
-            for (int64_t j = 0; j < H; ++j) hn[j] = cn[j];
-            detail::tanh_inplace(H, hn);
-            for (int64_t j = 0; j < H; ++j) {
+            if (n == H) {
+                detail::sigmoid_inplace(2 * H, gi);  // i and f, side by side
+            } else {
+                detail::sigmoid_inplace(n, gi);
+                detail::sigmoid_inplace(n, gf);
+            }
+            detail::tanh_inplace(n, gg);
+            detail::sigmoid_inplace(n, go);
+            for (int64_t j = 0; j < n; ++j) cn[j] = gf[j] * cp[j] + gi[j] * gg[j];
+            for (int64_t j = 0; j < n; ++j) hn[j] = cn[j];
+            detail::tanh_inplace(n, hn);
+            for (int64_t j = 0; j < n; ++j) {
                 hn[j] *= go[j];
                 yr[j] = hn[j];
             }
@@ -144,24 +275,33 @@ struct CpuRnn {
     static void lstm_cell_backward(int64_t B, int64_t H, int64_t t, const int64_t* lengths, const T* __restrict gates,
                                    const T* __restrict c_prev, const T* __restrict dy, T* __restrict dh,
                                    T* __restrict dc, T* __restrict dgates) {
+        lstm_units_backward(B, H, 0, H, t, lengths, gates, c_prev, dy, dh, dc, dgates);
+    }
+    /// lstm_cell_backward for units [u0, u1) of every row (and their columns of each gate block).
+    template <class T>
+    static void lstm_units_backward(int64_t B, int64_t H, int64_t u0, int64_t u1, int64_t t, const int64_t* lengths,
+                                    const T* __restrict gates, const T* __restrict c_prev, const T* __restrict dy,
+                                    T* __restrict dh, T* __restrict dc, T* __restrict dgates) {
+        const int64_t n = u1 - u0;
         for (int64_t b = 0; b < B; ++b) {
-            T* dg = dgates + b * 4 * H;
+            T* dg = dgates + b * 4 * H + u0;
             if (!detail::rnn_row_active(lengths, b, t)) {
-                for (int64_t j = 0; j < 4 * H; ++j) dg[j] = T(0);
+                for (int64_t q = 0; q < 4; ++q)
+                    for (int64_t j = 0; j < n; ++j) dg[q * H + j] = T(0);
                 continue;
             }
-            const T* gi = gates + b * 4 * H;
+            const T* gi = gates + b * 4 * H + u0;
             const T* gf = gi + H;
             const T* gg = gi + 2 * H;
             const T* go = gi + 3 * H;
-            const T* cp = c_prev + b * H;
-            const T* dyr = dy + b * H;
-            T* dhr = dh + b * H;
-            T* dcr = dc + b * H;
+            const T* cp = c_prev + b * H + u0;
+            const T* dyr = dy + b * H + u0;
+            T* dhr = dh + b * H + u0;
+            T* dcr = dc + b * H + u0;
             // tanh(c) into d(i)'s slot, read there before d(i) is written
-            for (int64_t j = 0; j < H; ++j) dg[j] = gf[j] * cp[j] + gi[j] * gg[j];
-            detail::tanh_inplace(H, dg);
-            for (int64_t j = 0; j < H; ++j) {
+            for (int64_t j = 0; j < n; ++j) dg[j] = gf[j] * cp[j] + gi[j] * gg[j];
+            detail::tanh_inplace(n, dg);
+            for (int64_t j = 0; j < n; ++j) {
                 const T tc = dg[j], i = gi[j], f = gf[j], g = gg[j], o = go[j];
                 const T dht = dhr[j] + dyr[j];
                 const T dct = dcr[j] + dht * o * (T(1) - tc * tc);
@@ -183,23 +323,36 @@ struct CpuRnn {
     template <class T>
     static void gru_cell_forward(int64_t B, int64_t H, int64_t t, const int64_t* lengths, const T* __restrict h_prev,
                                  T* __restrict gates, const T* __restrict hg, T* __restrict h_next, T* __restrict y) {
+        gru_units_forward(B, H, 0, H, t, lengths, h_prev, gates, hg, h_next, y);
+    }
+    /// gru_cell_forward for units [u0, u1) of every row (and their columns of each gate block).
+    template <class T>
+    static void gru_units_forward(int64_t B, int64_t H, int64_t u0, int64_t u1, int64_t t, const int64_t* lengths,
+                                  const T* __restrict h_prev, T* __restrict gates, const T* __restrict hg,
+                                  T* __restrict h_next, T* __restrict y) {
+        const int64_t n = u1 - u0;
         for (int64_t b = 0; b < B; ++b) {
-            T* hn = h_next + b * H;
-            T* yr = y + b * H;
-            const T* hp = h_prev + b * H;
+            T* hn = h_next + b * H + u0;
+            T* yr = y + b * H + u0;
+            const T* hp = h_prev + b * H + u0;
             if (!detail::rnn_row_active(lengths, b, t)) {
-                for (int64_t j = 0; j < H; ++j) hn[j] = hp[j], yr[j] = T(0);
+                for (int64_t j = 0; j < n; ++j) hn[j] = hp[j], yr[j] = T(0);
                 continue;
             }
-            T* gr = gates + b * 3 * H;
+            T* gr = gates + b * 3 * H + u0;
             T* gz = gr + H;
             T* gn = gr + 2 * H;
-            const T* hr = hg + b * 3 * H;
-            for (int64_t j = 0; j < 2 * H; ++j) gr[j] += hr[j];
-            detail::sigmoid_inplace(2 * H, gr);
-            for (int64_t j = 0; j < H; ++j) gn[j] += gr[j] * hr[2 * H + j];
-            detail::tanh_inplace(H, gn);
-            for (int64_t j = 0; j < H; ++j) {
+            const T* hr = hg + b * 3 * H + u0;
+            for (int64_t j = 0; j < n; ++j) gr[j] += hr[j], gz[j] += hr[H + j];
+            if (n == H) {
+                detail::sigmoid_inplace(2 * H, gr);  // r and z, side by side
+            } else {
+                detail::sigmoid_inplace(n, gr);
+                detail::sigmoid_inplace(n, gz);
+            }
+            for (int64_t j = 0; j < n; ++j) gn[j] += gr[j] * hr[2 * H + j];
+            detail::tanh_inplace(n, gn);
+            for (int64_t j = 0; j < n; ++j) {
                 hn[j] = gn[j] + gz[j] * (hp[j] - gn[j]);
                 yr[j] = hn[j];
             }
@@ -214,21 +367,31 @@ struct CpuRnn {
     static void gru_cell_backward(int64_t B, int64_t H, int64_t t, const int64_t* lengths, const T* __restrict gates,
                                   const T* __restrict hg, const T* __restrict h_prev, const T* __restrict dy,
                                   T* __restrict dh, T* __restrict dgx, T* __restrict dgh) {
+        gru_units_backward(B, H, 0, H, t, lengths, gates, hg, h_prev, dy, dh, dgx, dgh);
+    }
+    /// gru_cell_backward for units [u0, u1) of every row (and their columns of each gate block).
+    template <class T>
+    static void gru_units_backward(int64_t B, int64_t H, int64_t u0, int64_t u1, int64_t t, const int64_t* lengths,
+                                   const T* __restrict gates, const T* __restrict hg, const T* __restrict h_prev,
+                                   const T* __restrict dy, T* __restrict dh, T* __restrict dgx,
+                                   T* __restrict dgh) {
+        const int64_t n = u1 - u0;
         for (int64_t b = 0; b < B; ++b) {
-            T* dx = dgx + b * 3 * H;
-            T* dhh = dgh + b * 3 * H;
+            T* dx = dgx + b * 3 * H + u0;
+            T* dhh = dgh + b * 3 * H + u0;
             if (!detail::rnn_row_active(lengths, b, t)) {
-                for (int64_t j = 0; j < 3 * H; ++j) dx[j] = T(0), dhh[j] = T(0);
+                for (int64_t q = 0; q < 3; ++q)
+                    for (int64_t j = 0; j < n; ++j) dx[q * H + j] = T(0), dhh[q * H + j] = T(0);
                 continue;
             }
-            const T* gr = gates + b * 3 * H;
+            const T* gr = gates + b * 3 * H + u0;
             const T* gz = gr + H;
             const T* gn = gr + 2 * H;
-            const T* hr = hg + b * 3 * H;
-            const T* hp = h_prev + b * H;
-            const T* dyr = dy + b * H;
-            T* dhr = dh + b * H;
-            for (int64_t j = 0; j < H; ++j) {
+            const T* hr = hg + b * 3 * H + u0;
+            const T* hp = h_prev + b * H + u0;
+            const T* dyr = dy + b * H + u0;
+            T* dhr = dh + b * H + u0;
+            for (int64_t j = 0; j < n; ++j) {
                 const T r = gr[j], z = gz[j], n = gn[j];
                 const T dht = dhr[j] + dyr[j];
                 const T dn = dht * (T(1) - z) * (T(1) - n * n);
@@ -239,6 +402,41 @@ struct CpuRnn {
                 dhr[j] = dht * z;
             }
         }
+    }
+
+private:
+    /// Threads for a time loop whose steps each multiply [M, K] by [K, N], split over `blocks` unit blocks:
+    /// the packed products' rule (cpu/small_gemm.hpp), at most one per block, one inside a parallel region.
+    static int step_threads(int64_t M, int64_t N, int64_t K, int64_t blocks) {
+#ifdef _OPENMP
+        if (omp_in_parallel()) return 1;
+        return static_cast<int>(std::min<int64_t>({tapegrad::detail::product_threads(M, N, K, cpu::panel_work_per_thread()),
+                                                   blocks, static_cast<int64_t>(omp_get_max_threads())}));
+#else
+        static_cast<void>(M), static_cast<void>(N), static_cast<void>(K), static_cast<void>(blocks);
+        return 1;
+#endif
+    }
+    /// loop(part, parts) on `threads` threads at once (part = the thread's number), or loop(0, 1) here.
+    template <class F>
+    static void run_parts(int threads, const F& loop) {
+#ifdef _OPENMP
+        if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+            loop(static_cast<int64_t>(omp_get_thread_num()), static_cast<int64_t>(omp_get_num_threads()));
+            return;
+        }
+#endif
+        static_cast<void>(threads);
+        loop(int64_t{0}, int64_t{1});
+    }
+    /// Waits for every part of run_parts's team (nothing for one part).
+    static void sync_parts([[maybe_unused]] int64_t parts) {
+#ifdef _OPENMP
+        if (parts > 1) {
+#pragma omp barrier
+        }
+#endif
     }
 };
 

@@ -195,6 +195,20 @@ inline void pack_panels(int64_t K, int64_t N, const float* P, float* packed) noe
             std::memcpy(e + k * edge, P + k * N + blocks * nr, static_cast<size_t>(edge) * sizeof(float));
 }
 
+/// The columns of one panel of the layout (NR): 2 vectors.
+[[nodiscard]] constexpr int64_t panel_width() noexcept { return small_gemm_detail::kPanelWidth; }
+
+/// Multiply-adds per thread before the packed products are split (see the file comment).
+[[nodiscard]] constexpr double panel_work_per_thread() noexcept { return small_gemm_detail::kWorkPerThread; }
+
+/// The product with ONE panel, on the calling thread: C[M, NR] (row stride ldc) = alpha A[M, K] (row stride
+/// lda) P_b + beta C, where panel = packed + b K NR is panel b of a P packed by pack_panels. For callers that
+/// split a product's columns between threads themselves (cpu/rnn.hpp). K > 0.
+inline void gemm_panel(int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const float* panel, float beta,
+                       float* C, int64_t ldc) noexcept {
+    if (M > 0) small_gemm_detail::column_block(M, K, A, lda, panel, C, ldc, alpha, beta);
+}
+
 /// C[M, N] = alpha A[M, K] P + beta C with P packed by pack_panels; A and C row-major and contiguous.
 /// beta = 0 ignores C's contents.
 inline void gemm_panels(int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* packed,
