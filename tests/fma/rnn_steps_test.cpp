@@ -13,6 +13,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "../support/alloc_counting.hpp"
+#include "../support/char_lm_step.hpp"
 
 #include <doctest/doctest.h>
 
@@ -173,30 +174,13 @@ TEST_CASE("an LSTM training step through the threaded time loop allocates nothin
         return;
     }
     Generator gen(5);
-    const int64_t B = 16, T = 8, E = 8, H = 4 * backend::cpu::panel_width(), V = 11;
-    nn::Embedding<float> emb(V, E, gen);
-    nn::LSTM<float> lstm(E, H, gen, {.batch_first = true});
-    nn::Linear<float> fc(H, V, gen);
-    std::vector<TensorF> params = emb.parameters();
-    for (const TensorF& p : lstm.parameters()) params.push_back(p);
-    for (const TensorF& p : fc.parameters()) params.push_back(p);
-    optim::Adam<float> opt(params, {.lr = 1e-3});
-    std::vector<int64_t> targets;
-    for (int64_t i = 0; i < B * T; ++i) targets.push_back((5 * i + 2) % V);
-    const auto labels = Labels<Cpu>::from(targets);
-    TensorL ids = TensorL::zeros({B, T});
-    for (int64_t i = 0; i < B * T; ++i) ids.data()[i] = (3 * i + 1) % V;
-    const auto step = [&] {
-        opt.zero_grad();
-        const TensorF logits = fc(lstm(emb(ids))).reshape({B * T, V});
-        nn::cross_entropy(logits, labels).backward();
-        optim::clip_grad_norm_(params, 1.0);
-        opt.step();
-    };
+    testing::CharLmStep lm(16, 8, 8, 4 * backend::cpu::panel_width(), 11, gen);  // B, T, E, H (in panels), V
+    const auto step = [&] { lm.step(); };
     set_num_threads(2);
     for (int i = 0; i < 3; ++i) step();
     AllocationCounter count;
     for (int i = 0; i < 3; ++i) step();
     CHECK(count.stop() == 0);
+    CHECK(std::isfinite(lm.last_loss));
     set_num_threads(0);
 }

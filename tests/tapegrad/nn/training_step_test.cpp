@@ -10,6 +10,7 @@
 #include <tapegrad/tapegrad.hpp>
 
 #include "../../support/alloc_counting.hpp"
+#include "../../support/char_lm_step.hpp"
 
 #include <doctest/doctest.h>
 
@@ -28,6 +29,7 @@ namespace data = tapegrad::data;
 using tapegrad::Generator;
 using tapegrad::TensorF;
 using tapegrad::testing::AllocationCounter;
+using tapegrad::testing::CharLmStep;
 
 /// Runs `step` until warm, then counts the allocations of three more steps.
 int64_t steady_state_allocations(const std::function<void()>& step) {
@@ -145,32 +147,11 @@ TEST_CASE("training step: an LSTM language-model step (Embedding, LSTM, Linear, 
         return;
     }
     Generator gen(5);
-    const int64_t B = 4, T = 6, E = 5, H = 8, V = 7;
-    nn::Embedding<float> emb(V, E, gen);
-    nn::LSTM<float> lstm(E, H, gen, {.batch_first = true});
-    nn::Linear<float> fc(H, V, gen);
-    std::vector<TensorF> params = emb.parameters();
-    for (const TensorF& p : lstm.parameters()) params.push_back(p);
-    for (const TensorF& p : fc.parameters()) params.push_back(p);
-    optim::Adam<float> opt(params, {.lr = 1e-3});
+    const int64_t B = 4, T = 6, E = 5, H = 8;
+    CharLmStep lm(B, T, E, H, 7, gen);
+    CHECK(steady_state_allocations([&] { lm.step(); }) == 0);
+    CHECK(std::isfinite(lm.last_loss));
     const TensorF x = TensorF::uniform({B, T, E}, -1.f, 1.f, gen);
-    std::vector<int64_t> targets;
-    for (int64_t i = 0; i < B * T; ++i) targets.push_back(static_cast<int64_t>(gen.below(static_cast<uint64_t>(V))));
-    const auto labels = tapegrad::Labels<tapegrad::Cpu>::from(targets);
-    tapegrad::TensorL ids = tapegrad::TensorL::zeros({B, T});
-    for (int64_t i = 0; i < B * T; ++i) ids.data()[i] = (3 * i + 1) % V;
-    float last = 0;
-    const auto step = [&] {
-        opt.zero_grad();
-        const TensorF logits = fc(lstm(emb(ids))).reshape({B * T, V});
-        const TensorF loss = nn::cross_entropy(logits, labels);
-        loss.backward();
-        optim::clip_grad_norm_(params, 1.0);
-        opt.step();
-        last = loss.item();
-    };
-    CHECK(steady_state_allocations(step) == 0);
-    CHECK(std::isfinite(last));
 
     // two layers, both directions, variable lengths (the lengths are made once, outside the step)
     nn::GRU<float> gru(E, H, gen, {.num_layers = 2, .batch_first = true, .bidirectional = true});

@@ -82,13 +82,9 @@ struct CpuRnn {
             static_cast<void>(s);
             return false;
         } else {
-            constexpr int64_t nr = cpu::panel_width();
-            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H, blocks = H / nr;
-            if (H % nr != 0 || B == 0) return false;
-            const int threads = step_threads(B, GH, H, blocks);
-            const auto loop = [&](int64_t part, int64_t parts) {
-                const int64_t b0 = blocks * part / parts, b1 = blocks * (part + 1) / parts, u0 = b0 * nr,
-                              u1 = b1 * nr;
+            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H;
+            return split_units(s, GH, H, [&](int64_t u0, int64_t u1, int64_t parts) {
+                constexpr int64_t nr = cpu::panel_width();
                 for (int64_t k = 0; k < s.steps; ++k) {
                     const int64_t t = s.reverse ? s.steps - 1 - k : k;
                     const int64_t in_row = s.reverse ? t + 1 : t, out_row = s.reverse ? t : t + 1;
@@ -98,9 +94,8 @@ struct CpuRnn {
                     T* yt = s.y + t * BH;
                     T* target = G == 3 ? s.hg + t * B * GH : g;  // += h_prev W_hh^T, this part's columns
                     for (int64_t q = 0; q < G; ++q)
-                        for (int64_t ub = b0; ub < b1; ++ub)
-                            cpu::gemm_panel(B, H, T(1), hp, H, s.packed + (q * blocks + ub) * H * nr, T(1),
-                                            target + q * H + ub * nr, GH);
+                        for (int64_t u = u0; u < u1; u += nr)  // panel (q H + u) / nr of W_hh^T
+                            cpu::gemm_panel(B, H, T(1), hp, H, s.packed + (q * H + u) * H, T(1), target + q * H + u, GH);
                     if (G == 4)
                         lstm_units_forward(B, H, u0, u1, t, s.lengths, hp,
                                            static_cast<const T*>(s.cs + in_row * BH), g, hn, s.cs + out_row * BH, yt);
@@ -110,9 +105,7 @@ struct CpuRnn {
                         rnn_units_forward(B, H, u0, u1, t, s.lengths, s.relu, hp, g, hn, yt);
                     sync_parts(parts);  // the new state, whole, before any part's next product reads it
                 }
-            };
-            run_parts(threads, loop);
-            return true;
+            });
         }
     }
     /// Runs the backward time loop of s (see RnnSteps; s.packed is W_hh packed), or returns false where
@@ -123,13 +116,9 @@ struct CpuRnn {
             static_cast<void>(s);
             return false;
         } else {
-            constexpr int64_t nr = cpu::panel_width();
-            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H, blocks = H / nr;
-            if (H % nr != 0 || B == 0) return false;
-            const int threads = step_threads(B, H, GH, blocks);
-            const auto loop = [&](int64_t part, int64_t parts) {
-                const int64_t b0 = blocks * part / parts, b1 = blocks * (part + 1) / parts, u0 = b0 * nr,
-                              u1 = b1 * nr;
+            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H;
+            return split_units(s, H, GH, [&](int64_t u0, int64_t u1, int64_t parts) {
+                constexpr int64_t nr = cpu::panel_width();
                 for (int64_t k = s.steps - 1; k >= 0; --k) {
                     const int64_t t = s.reverse ? s.steps - 1 - k : k;
                     const int64_t in_row = s.reverse ? t + 1 : t;
@@ -146,13 +135,11 @@ struct CpuRnn {
                     else
                         rnn_units_backward(B, H, u0, u1, t, s.lengths, s.relu, g, dyt, s.dh, dgt);
                     sync_parts(parts);  // every unit's gate gradients, before this part's columns of the product
-                    for (int64_t ub = b0; ub < b1; ++ub)  // dh += dG_h W_hh, this part's units
-                        cpu::gemm_panel(B, GH, T(1), static_cast<const T*>(dght), GH, s.packed + ub * GH * nr, T(1),
-                                        s.dh + ub * nr, H);
+                    for (int64_t u = u0; u < u1; u += nr)  // dh += dG_h W_hh, this part's units (panel u / nr)
+                        cpu::gemm_panel(B, GH, T(1), static_cast<const T*>(dght), GH, s.packed + u * GH, T(1),
+                                        s.dh + u, H);
                 }
-            };
-            run_parts(threads, loop);
-            return true;
+            });
         }
     }
 
@@ -405,6 +392,19 @@ struct CpuRnn {
     }
 
 private:
+    /// For a time loop whose steps each multiply [B, K] by the packed [K, N]: where H is a multiple of the
+    /// panel width, calls part(u0, u1, parts) on each of `parts` threads at once, the threads splitting the
+    /// H units in whole panels, and returns true; else returns false and calls nothing.
+    template <class T, class Part>
+    static bool split_units(const RnnSteps<T>& s, int64_t N, int64_t K, const Part& part) {
+        constexpr int64_t nr = cpu::panel_width();
+        const int64_t blocks = s.hidden / nr;
+        if (s.hidden % nr != 0 || s.batch == 0) return false;
+        run_parts(step_threads(s.batch, N, K, blocks), [&](int64_t p, int64_t parts) {
+            part(blocks * p / parts * nr, blocks * (p + 1) / parts * nr, parts);
+        });
+        return true;
+    }
     /// Threads for a time loop whose steps each multiply [M, K] by [K, N], split over `blocks` unit blocks:
     /// the packed products' rule (cpu/small_gemm.hpp), at most one per block, one inside a parallel region.
     static int step_threads(int64_t M, int64_t N, int64_t K, int64_t blocks) {
