@@ -7,8 +7,9 @@
 //  - outputs and every gradient match the same layer in double (which runs the per-step loop) to float
 //    accuracy, also for an H that is not a multiple of the panel width (that falls back to the step loop).
 // A steady-state LSTM training step on two threads allocates nothing (tests/tapegrad/nn/training_step_test.cpp
-// checks the step loop). Also this build's width of the panel kernel and of Adam's vectorised step:
-// small_gemm_fma_test.cpp and an Adam case here against the scalar rule.
+// checks the step loop). Also this build's width of the panel kernel and of Adam's vectorised step: the
+// kernel's tests (tapegrad/backend/small_gemm_test.cpp, included at the end: one translation unit, one parse
+// of the umbrella header) and an Adam case here against the scalar rule.
 
 #include <tapegrad/tapegrad.hpp>
 
@@ -184,3 +185,6 @@ TEST_CASE("an LSTM training step through the threaded time loop allocates nothin
     CHECK(std::isfinite(lm.last_loss));
     set_num_threads(0);
 }
+
+// The panel kernel's tests again, at this build's width (8 floats, 6-row tiles).
+#include "../tapegrad/backend/small_gemm_test.cpp"
