@@ -18,6 +18,8 @@
 
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -92,15 +94,17 @@ void check_close(const LayerRun& got, const LayerRun& want, double rel) {
 
 TEST_CASE("rnn_layer's threaded time loop: same bits on 1 and 2 threads, and the double layer's values") {
     REQUIRE(backend::cpu::panel_layout<float>());  // else this binary would not test the loop at all
+    REQUIRE(40 % backend::cpu::panel_width() != 0);  // the fallback case below really falls back
     const int64_t nr = backend::cpu::panel_width();
     struct Case {
         RnnMode mode;
         int64_t H;
     };
-    // H = 3 panels splits unevenly between 2 threads; 48 is not a multiple of the panel width on any target
-    // (the step loop runs); batch 17 leaves a partial tile of rows.
-    for (const Case c : {Case{RnnMode::lstm, 3 * nr}, Case{RnnMode::gru, 3 * nr}, Case{RnnMode::rnn_tanh, 4 * nr},
-                         Case{RnnMode::rnn_relu, 4 * nr}, Case{RnnMode::lstm, 48}, Case{RnnMode::gru, 48}})
+    // 5 panels split 2 + 3 between the threads; 40 is not a multiple of the panel width on any target (the
+    // step loop runs); batch 17 leaves a partial tile of rows. The sizes are large enough for the loop to
+    // take two threads (checked below, as the loop decides it); smaller layers stay on one.
+    for (const Case c : {Case{RnnMode::lstm, 5 * nr}, Case{RnnMode::gru, 5 * nr}, Case{RnnMode::rnn_tanh, 8 * nr},
+                         Case{RnnMode::rnn_relu, 8 * nr}, Case{RnnMode::lstm, 40}, Case{RnnMode::gru, 40}})
         for (const bool reverse : {false, true})
             for (const bool with_lengths : {false, true}) {
                 CAPTURE(rnn_mode_name(c.mode));
@@ -114,6 +118,9 @@ TEST_CASE("rnn_layer's threaded time loop: same bits on 1 and 2 threads, and the
                 set_num_threads(1);
                 const LayerRun one = run_layer<float>(c.mode, steps, batch, in, c.H, reverse, lengths, 11);
                 set_num_threads(2);
+                const int64_t GH = rnn_gate_count(c.mode) * c.H;
+                if (c.H % nr == 0 && omp_get_max_threads() >= 2)
+                    CHECK(tapegrad::detail::product_threads(batch, GH, c.H, backend::cpu::panel_work_per_thread()) == 2);
                 const LayerRun two = run_layer<float>(c.mode, steps, batch, in, c.H, reverse, lengths, 11);
                 set_num_threads(0);
                 REQUIRE(one.values.size() == two.values.size());
@@ -175,7 +182,7 @@ TEST_CASE("an LSTM training step through the threaded time loop allocates nothin
         return;
     }
     Generator gen(5);
-    testing::CharLmStep lm(16, 8, 8, 4 * backend::cpu::panel_width(), 11, gen);  // B, T, E, H (in panels), V
+    testing::CharLmStep lm(16, 8, 8, 6 * backend::cpu::panel_width(), 11, gen);  // B, T, E, H (in panels), V
     const auto step = [&] { lm.step(); };
     set_num_threads(2);
     for (int i = 0; i < 3; ++i) step();
