@@ -1,6 +1,7 @@
 // Tests for tapegrad/backend/cpu.hpp's vectorised float tanh and its backward: forward error in ulp and the
 // gradient's relative error over [-12, 12] against double references (std::tanh, 1 / cosh^2), saturation
-// only where float's tanh is really +-1 (|x| > 9.01), special values, and in-place use.
+// only where float's tanh is really +-1 (|x| > 9.01), special values, and in-place use. Also the softmax's
+// vectorised exponential and the float softmax / cross-entropy rows built on it, against double.
 // Before: Eigen's tanh was up to 6 ulp off and exactly 1 from x = 7.905, so the gradient 1 - y^2 was 1% off
 // at x = 6 and 0 at x = 8 (exact: 4.50141e-7).
 
@@ -8,6 +9,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -156,4 +158,75 @@ TEST_CASE("the tanh functor's backward (double, and the CUDA kernels) is 1 / cos
     }
     CHECK(f.backward(20.0f, 1.0f, 1.0f) > 0.0f);  // from x, not from y = 1
     CHECK(f.backward(100.0, 1.0, 1.0) == doctest::Approx(4.0 * std::exp(-200.0)).epsilon(1e-12));
+}
+
+TEST_CASE("float e^t for t <= 0 (the softmax's exponential) is within 1.05 ulp down to -110, 0 past it, NaN for NaN") {
+    namespace d = tapegrad::backend::detail;
+    double worst = 0.0;
+    float worst_t = 0.0f;
+    const auto hi = std::bit_cast<uint32_t>(110.0f);
+    for (uint32_t b = 0; b <= hi; b += 211) {  // every 211th float in [0, 110], negated
+        const float t = -std::bit_cast<float>(b);
+        const double ref = std::exp(static_cast<double>(t));
+        const double err = std::abs(d::exp_nonpositive(t) - ref) / ulp_at(ref);
+        if (err > worst) worst = err, worst_t = t;
+    }
+    CHECK_MESSAGE(worst <= 1.05, "max ulp error ", worst, " at t = ", worst_t);
+    CHECK(d::exp_nonpositive(0.0f) == 1.0f);
+    CHECK(d::exp_nonpositive(-0.0f) == 1.0f);
+    CHECK(d::exp_nonpositive(-200.0f) == 0.0f);
+    CHECK(d::exp_nonpositive(-std::numeric_limits<float>::infinity()) == 0.0f);
+    CHECK(std::isnan(d::exp_nonpositive(std::numeric_limits<float>::quiet_NaN())));
+    CHECK(std::isnan(d::exp_nonpositive(-std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST_CASE("float softmax rows and cross-entropy (vectorised) agree with double, on one thread and on two") {
+    // rows of 1 to 300 logits (within a vector, whole vectors, a partial block of the sum, past one block),
+    // spread over [-30, 30] and shifted far from 0; NaN anywhere in a row makes that row NaN and no other.
+    tapegrad::Generator g(3);
+    using CpuLoss = tapegrad::backend::CpuSoftmaxLoss;
+    for (const int64_t C : {int64_t{1}, int64_t{5}, int64_t{16}, int64_t{64}, int64_t{300}}) {
+        const int64_t N = 200;
+        std::vector<float> x(static_cast<size_t>(N * C));
+        std::vector<int64_t> labels(static_cast<size_t>(N));
+        for (int64_t r = 0; r < N; ++r) {
+            const double shift = (r % 3 == 0) ? 1e4 : (r % 3 == 1) ? -50.0 : 0.0;
+            for (int64_t k = 0; k < C; ++k)
+                x[static_cast<size_t>(r * C + k)] = static_cast<float>(shift + 60.0 * (g.uniform01<double>() - 0.5));
+            labels[static_cast<size_t>(r)] = static_cast<int64_t>(g.below(static_cast<uint64_t>(C)));
+        }
+        x[static_cast<size_t>(7 * C + C / 2)] = std::numeric_limits<float>::quiet_NaN();
+        std::vector<float> p1(x.size()), p2(x.size()), l1(static_cast<size_t>(N)), l2(l1.size()), ls(x.size());
+        tapegrad::set_num_threads(1);
+        CpuLoss::softmax_xent_rows(N, C, x.data(), labels.data(), p1.data(), l1.data());
+        tapegrad::set_num_threads(2);
+        CpuLoss::softmax_xent_rows(N, C, x.data(), labels.data(), p2.data(), l2.data());
+        CpuLoss::softmax_axis(N, C, 1, x.data(), ls.data(), true);
+        tapegrad::set_num_threads(0);
+        CHECK(std::equal(p1.begin(), p1.end(), p2.begin(), [](float a, float b) { return a == b || (a != a && b != b); }));
+        for (int64_t r = 0; r < N; ++r) {
+            CAPTURE(C);
+            CAPTURE(r);
+            const float* xr = x.data() + r * C;
+            if (r == 7) {
+                CHECK(std::isnan(l1[7]));
+                for (int64_t k = 0; k < C; ++k) CHECK(std::isnan(p1[static_cast<size_t>(7 * C + k)]));
+                continue;
+            }
+            double m = xr[0], s = 0.0;
+            for (int64_t k = 0; k < C; ++k) m = std::max(m, static_cast<double>(xr[k]));
+            for (int64_t k = 0; k < C; ++k) s += std::exp(static_cast<double>(xr[k]) - m);
+            const double lse = m + std::log(s);
+            const double loss = lse - xr[labels[static_cast<size_t>(r)]];
+            CHECK(std::abs(l1[static_cast<size_t>(r)] - loss) <= 1e-5 * (1.0 + loss));
+            CHECK(l1[static_cast<size_t>(r)] == l2[static_cast<size_t>(r)]);
+            for (int64_t k = 0; k < C; ++k) {
+                // x - max is rounded to float first: an error of |x - max| eps / 2 in the exponent
+                const double p = std::exp(static_cast<double>(xr[k]) - lse), t = static_cast<double>(xr[k]) - m;
+                REQUIRE(std::abs(p1[static_cast<size_t>(r * C + k)] - p) <= 4 * float_eps * (1 + std::abs(t)) * p + 1e-30);
+                const double lp = static_cast<double>(xr[k]) - lse;  // log_softmax, relative to its size
+                REQUIRE(std::abs(ls[static_cast<size_t>(r * C + k)] - lp) <= 1e-6 * (1.0 + std::abs(lp)));
+            }
+        }
+    }
 }

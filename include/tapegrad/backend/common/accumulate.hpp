@@ -50,7 +50,9 @@ struct BlockSum {
 };
 
 /// sum of x[0, n): 16 lanes each add `sum_block` terms in T (the compiler vectorises the lanes), then the
-/// lanes are added pairwise and the block's sum joins a double total.
+/// lanes are added pairwise and the block's sum joins a double total. What is left after the whole blocks
+/// (fewer than 256 terms) is one more block, in lanes as far as it fills them (a softmax row of 64 logits
+/// is 4 vector adds, not 64 dependent scalar ones).
 template <class T>
 TAPEGRAD_HD T sum_contiguous(const T* x, int64_t n) {
     constexpr int64_t lanes = 16, block = lanes * sum_block;
@@ -61,6 +63,15 @@ TAPEGRAD_HD T sum_contiguous(const T* x, int64_t n) {
         for (int64_t j = 0; j < lanes; ++j) lane[j] = x[i + j];
         for (int64_t k = lanes; k < block; k += lanes)
             for (int64_t j = 0; j < lanes; ++j) lane[j] += x[i + k + j];
+        for (int64_t w = lanes / 2; w > 0; w /= 2)
+            for (int64_t j = 0; j < w; ++j) lane[j] += lane[j + w];
+        total += static_cast<double>(lane[0]);
+    }
+    if (i + lanes <= n) {  // a partial block: each lane adds fewer than sum_block terms, still in lanes
+        T lane[lanes];
+        for (int64_t j = 0; j < lanes; ++j) lane[j] = x[i + j];
+        for (i += lanes; i + lanes <= n; i += lanes)
+            for (int64_t j = 0; j < lanes; ++j) lane[j] += x[i + j];
         for (int64_t w = lanes / 2; w > 0; w /= 2)
             for (int64_t j = 0; j < w; ++j) lane[j] += lane[j + w];
         total += static_cast<double>(lane[0]);

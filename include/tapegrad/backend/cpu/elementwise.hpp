@@ -84,6 +84,16 @@ inline float tanh_derivative(float x) {
     return std::bit_cast<float>(std::bit_cast<uint32_t>(d) | (abs_bits > 0x7f800000u ? 0xffffffffu : 0u));
 }
 
+/// e^t for t <= 0 (a logit less its row's max), within 1.05 ulp (measured over [-110, 0]: the polynomial and
+/// the scaling each round once): exp_in_range<true> with t clamped at -110, past which float's e^t is 0
+/// anyway (so -inf gives 0); NaN gives NaN.
+inline float exp_nonpositive(float t) {
+    const auto abs_bits = std::bit_cast<uint32_t>(t) & 0x7fffffffu;
+    const float c = std::bit_cast<float>(std::min(abs_bits, 0x42dc0000u));  // min(|t|, 110), NaN too
+    const float e = exp_in_range<true>(-c);
+    return std::bit_cast<float>(std::bit_cast<uint32_t>(e) | (abs_bits > 0x7f800000u ? 0xffffffffu : 0u));
+}
+
 /// dx = dy (1 - tanh(x)^2), or += without `assign` (dx may be dy), for n floats.
 inline void tanh_backward_float(int64_t n, const float* x, const float* dy, float* dx, bool assign) {
     if (assign)
