@@ -171,34 +171,6 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
     Tensor<T, D> cs = lstm ? Tensor<T, D>::empty({steps + 1, batch, H}) : Tensor<T, D>{};
     Tensor<T, D> hg = gru ? Tensor<T, D>::empty({rows, GH}) : Tensor<T, D>{};
 
-    // The recurrent weights as the right operand of every step's product, packed once per call (Bk::pack_right:
-    // the CPU's few-row kernel reads its own layout; a GPU reads them as they are): W_hh^T [H, G*H] here, W_hh
-    // [G*H, H] in the backward. A single step (the cells: nn::LSTMCell and its siblings) multiplies by W_hh
-    // directly, since packing pays only across steps.
-    const bool packed = steps > 1;
-    Tensor<T, D> w_hh_packed;
-    if (packed) {
-        w_hh_packed = Tensor<T, D>::empty({H * GH});
-        Bk::pack_right(H, GH, transpose(w_hh.detach(), 0, 1).data_ptr(), w_hh_packed.data_ptr());
-    }
-    const auto recurrent_product = [&](const T* hp, T* out) {  // out += h_prev W_hh^T
-        if (packed)
-            Bk::gemm_packed(batch, GH, H, T(1), hp, static_cast<const T*>(w_hh_packed.data_ptr()), T(1), out);
-        else
-            Bk::gemm(false, true, batch, GH, H, T(1), hp, w_hh.data_ptr(), T(1), out);
-    };
-    Bk::gemm(false, true, rows, GH, in, T(1), x.data_ptr(), w_ih.data_ptr(), T(0), gates.data_ptr());
-    if (b_ih.defined()) {
-        Bk::add_row_vector(rows, GH, b_ih.data_ptr(), gates.data_ptr());
-        if (gru) {
-            Bk::fill(rows * GH, T(0), hg.data_ptr());
-            Bk::add_row_vector(rows, GH, b_hh.data_ptr(), hg.data_ptr());
-        } else {
-            Bk::add_row_vector(rows, GH, b_hh.data_ptr(), gates.data_ptr());
-        }
-    } else if (gru) {
-        Bk::fill(rows * GH, T(0), hg.data_ptr());
-    }
     T* H0 = hs.data_ptr() + first_row * BH;
     if (h0.defined()) Bk::copy(BH, h0.data_ptr(), H0); else Bk::fill(BH, T(0), H0);
     if (lstm) {
@@ -207,33 +179,64 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
     }
     const int64_t* len = lengths.data();
     // The time loop: in one call where the backend runs it so (the CPU, for floats in its packed layout: the
-    // threads share every step), else one product and one fused cell per step.
+    // threads share every step, input projection included), else the projection of all steps as one product
+    // and then one product and one fused cell per step. A single step (the cells: nn::LSTMCell and its
+    // siblings) takes the latter, since packing the weights pays only across steps.
+    const bool packed = steps > 1;
     const auto ptr = [](const Tensor<T, D>& t) -> T* { return t.defined() ? t.data_ptr() : nullptr; };
-    backend::RnnSteps<T> plan{.steps = steps, .batch = batch, .hidden = H, .gate_count = G, .relu = relu,
-                              .reverse = reverse, .lengths = len, .packed = ptr(w_hh_packed),
-                              .hs = hs.data_ptr(), .cs = ptr(cs), .gates = gates.data_ptr(), .hg = ptr(hg),
-                              .y = y.data_ptr()};
+    backend::RnnSteps<T> plan{.steps = steps, .batch = batch, .hidden = H, .gate_count = G, .input = in,
+                              .relu = relu, .reverse = reverse, .lengths = len, .x = x.data_ptr(),
+                              .w_ih = w_ih.data_ptr(), .w_hh = w_hh.data_ptr(), .b_ih = ptr(b_ih),
+                              .b_hh = ptr(b_hh), .hs = hs.data_ptr(), .cs = ptr(cs), .gates = gates.data_ptr(),
+                              .hg = ptr(hg), .y = y.data_ptr()};
     bool looped = false;
     if constexpr (requires { Bk::rnn_steps_forward(plan); })
         looped = packed && Bk::rnn_steps_forward(plan);
-    for (int64_t k = 0; k < steps && !looped; ++k) {
-        const int64_t t = reverse ? steps - 1 - k : k;
-        const int64_t in_row = reverse ? t + 1 : t, out_row = reverse ? t : t + 1;
-        const T* hp = hs.data_ptr() + in_row * BH;
-        T* hn = hs.data_ptr() + out_row * BH;
-        T* g = gates.data_ptr() + t * batch * GH;
-        T* yt = y.data_ptr() + t * BH;
-        if (gru) {
-            T* hgt = hg.data_ptr() + t * batch * GH;
-            recurrent_product(hp, hgt);
-            Bk::gru_cell_forward(batch, H, t, len, hp, g, static_cast<const T*>(hgt), hn, yt);
-        } else {
-            recurrent_product(hp, g);
-            if (lstm)
-                Bk::lstm_cell_forward(batch, H, t, len, hp, static_cast<const T*>(cs.data_ptr() + in_row * BH), g, hn,
-                                      cs.data_ptr() + out_row * BH, yt);
+    if (!looped) {
+        // The recurrent weights as the right operand of every step's product, packed once per call
+        // (Bk::pack_right: the CPU's few-row kernel reads its own layout; a GPU reads them as they are).
+        Tensor<T, D> w_hh_packed;
+        if (packed) {
+            w_hh_packed = Tensor<T, D>::empty({H * GH});
+            Bk::pack_right(H, GH, transpose(w_hh.detach(), 0, 1).data_ptr(), w_hh_packed.data_ptr());
+        }
+        const auto recurrent_product = [&](const T* hp, T* out) {  // out += h_prev W_hh^T
+            if (packed)
+                Bk::gemm_packed(batch, GH, H, T(1), hp, static_cast<const T*>(w_hh_packed.data_ptr()), T(1), out);
             else
-                Bk::rnn_cell_forward(batch, H, t, len, relu, hp, g, hn, yt);
+                Bk::gemm(false, true, batch, GH, H, T(1), hp, w_hh.data_ptr(), T(1), out);
+        };
+        Bk::gemm(false, true, rows, GH, in, T(1), x.data_ptr(), w_ih.data_ptr(), T(0), gates.data_ptr());
+        if (b_ih.defined()) {
+            Bk::add_row_vector(rows, GH, b_ih.data_ptr(), gates.data_ptr());
+            if (gru) {
+                Bk::fill(rows * GH, T(0), hg.data_ptr());
+                Bk::add_row_vector(rows, GH, b_hh.data_ptr(), hg.data_ptr());
+            } else {
+                Bk::add_row_vector(rows, GH, b_hh.data_ptr(), gates.data_ptr());
+            }
+        } else if (gru) {
+            Bk::fill(rows * GH, T(0), hg.data_ptr());
+        }
+        for (int64_t k = 0; k < steps; ++k) {
+            const int64_t t = reverse ? steps - 1 - k : k;
+            const int64_t in_row = reverse ? t + 1 : t, out_row = reverse ? t : t + 1;
+            const T* hp = hs.data_ptr() + in_row * BH;
+            T* hn = hs.data_ptr() + out_row * BH;
+            T* g = gates.data_ptr() + t * batch * GH;
+            T* yt = y.data_ptr() + t * BH;
+            if (gru) {
+                T* hgt = hg.data_ptr() + t * batch * GH;
+                recurrent_product(hp, hgt);
+                Bk::gru_cell_forward(batch, H, t, len, hp, g, static_cast<const T*>(hgt), hn, yt);
+            } else {
+                recurrent_product(hp, g);
+                if (lstm)
+                    Bk::lstm_cell_forward(batch, H, t, len, hp, static_cast<const T*>(cs.data_ptr() + in_row * BH), g,
+                                          hn, cs.data_ptr() + out_row * BH, yt);
+                else
+                    Bk::rnn_cell_forward(batch, H, t, len, relu, hp, g, hn, yt);
+            }
         }
     }
     Bk::copy(BH, hs.data_ptr() + final_row * BH, y.data_ptr() + steps * BH);
@@ -252,23 +255,36 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                     dc = Tensor<T, D>::empty({batch, H});
                     Bk::copy(BH, dY + (steps + 1) * BH, dc.data_ptr());
                 }
-                Tensor<T, D> w_hh_back;
-                if (packed) {
-                    w_hh_back = Tensor<T, D>::empty({GH * H});
-                    Bk::pack_right(GH, H, w_hh.data_ptr(), w_hh_back.data_ptr());
-                }
                 Tensor<T, D> dg = Tensor<T, D>::empty({rows, GH});
                 Tensor<T, D> dgh = gru ? Tensor<T, D>::empty({rows, GH}) : dg;
                 backend::RnnSteps<T> back = plan;
-                back.packed = ptr(w_hh_back);
                 back.dy = dY;
                 back.dh = dh.data_ptr();
                 back.dc = ptr(dc);
                 back.dg = dg.data_ptr();
                 back.dgh = dgh.data_ptr();
+                // The input's and the weights' gradients: computed by the backend's loop when it runs, else below.
+                bool fresh = false;
+                if (x.requires_grad()) {
+                    back.dx = detail::grad_buffer_for_overwrite(x, fresh);
+                    back.dx_accumulate = !fresh;
+                }
+                if (w_ih.requires_grad()) {
+                    back.dw_ih = detail::grad_buffer_for_overwrite(w_ih, fresh);
+                    back.dw_ih_accumulate = !fresh;
+                }
+                if (w_hh.requires_grad()) {
+                    back.dw_hh = detail::grad_buffer_for_overwrite(w_hh, fresh);
+                    back.dw_hh_accumulate = !fresh;
+                }
                 bool looped_back = false;
                 if constexpr (requires { Bk::rnn_steps_backward(back); })
                     looped_back = packed && Bk::rnn_steps_backward(back);
+                Tensor<T, D> w_hh_back;
+                if (packed && !looped_back) {
+                    w_hh_back = Tensor<T, D>::empty({GH * H});
+                    Bk::pack_right(GH, H, w_hh.data_ptr(), w_hh_back.data_ptr());
+                }
                 for (int64_t k = steps - 1; k >= 0 && !looped_back; --k) {
                     const int64_t t = reverse ? steps - 1 - k : k;
                     const int64_t in_row = reverse ? t + 1 : t;
@@ -295,22 +311,28 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                 }
                 if (detail::wants_grad(h0)) Bk::axpy(BH, T(1), dh.data_ptr(), detail::grad_buffer(h0));
                 if (lstm && detail::wants_grad(c0)) Bk::axpy(BH, T(1), dc.data_ptr(), detail::grad_buffer(c0));
-                bool fresh = false;
-                if (x.requires_grad()) {
-                    T* dx = detail::grad_buffer_for_overwrite(x, fresh);
-                    Bk::gemm(false, false, rows, in, GH, T(1), dg.data_ptr(), w_ih.data_ptr(), fresh ? T(0) : T(1), dx);
-                }
-                if (w_ih.requires_grad()) {
-                    T* dw = detail::grad_buffer_for_overwrite(w_ih, fresh);
-                    Bk::gemm(true, false, GH, in, rows, T(1), dg.data_ptr(), x.data_ptr(), fresh ? T(0) : T(1), dw);
-                }
-                if (w_hh.requires_grad()) {
-                    T* dw = detail::grad_buffer_for_overwrite(w_hh, fresh);
+                const auto beta = [](bool accumulate) { return accumulate ? T(1) : T(0); };
+                if (back.dx != nullptr && !looped_back)
+                    Bk::gemm(false, false, rows, in, GH, T(1), dg.data_ptr(), w_ih.data_ptr(), beta(back.dx_accumulate),
+                             back.dx);
+                if (back.dw_ih != nullptr && !looped_back)
+                    Bk::gemm(true, false, GH, in, rows, T(1), dg.data_ptr(), x.data_ptr(), beta(back.dw_ih_accumulate),
+                             back.dw_ih);
+                if (back.dw_hh != nullptr && !looped_back)
                     Bk::gemm(true, false, GH, H, rows, T(1), dgh.data_ptr(), hs.data_ptr() + prev_block * BH,
-                             fresh ? T(0) : T(1), dw);
+                             beta(back.dw_hh_accumulate), back.dw_hh);
+                if (!gru && detail::wants_grad(b_ih) && detail::wants_grad(b_hh)) {
+                    // one bias gradient for both (dG_h is dG): the column sums once, given to each
+                    Tensor<T, D> db = Tensor<T, D>::zeros({GH});
+                    Bk::add_column_sums(rows, GH, dg.data_ptr(), db.data_ptr());
+                    for (const Tensor<T, D>* b : {&b_ih, &b_hh}) {
+                        T* g = detail::grad_buffer_for_overwrite(*b, fresh);
+                        if (fresh) Bk::copy(GH, db.data_ptr(), g); else Bk::axpy(GH, T(1), db.data_ptr(), g);
+                    }
+                } else {
+                    if (detail::wants_grad(b_ih)) Bk::add_column_sums(rows, GH, dg.data_ptr(), detail::grad_buffer(b_ih));
+                    if (detail::wants_grad(b_hh)) Bk::add_column_sums(rows, GH, dgh.data_ptr(), detail::grad_buffer(b_hh));
                 }
-                if (detail::wants_grad(b_ih)) Bk::add_column_sums(rows, GH, dg.data_ptr(), detail::grad_buffer(b_ih));
-                if (detail::wants_grad(b_hh)) Bk::add_column_sums(rows, GH, dgh.data_ptr(), detail::grad_buffer(b_hh));
             });
     }
     return y;

@@ -124,3 +124,68 @@ TEST_CASE("pack_right + gemm_packed: the product gemm gives, for float and doubl
         for (size_t i = 0; i < Cd.size(); ++i) REQUIRE(Cd[i] == doctest::Approx(Cg[i]).epsilon(1e-12));
     }
 }
+
+TEST_CASE("small_gemm: gemm_at (A stored transposed, P read in place with its own row stride) equals the reference") {
+    // C rows and P columns inside larger matrices (the strides of a recurrent layer's dW = dG^T Z, one part's
+    // rows), every tile height, whole panels and the right edge, K within and past one 256-row chunk.
+    Generator g(99);
+    const int64_t w = cpu::small_gemm_width();
+    int cases = 0;
+    for (int64_t M = 1; M <= 17; M += 3)
+        for (const int64_t N : {2 * w, 4 * w + 5, int64_t{3}})
+            for (const int64_t K : {int64_t{1}, int64_t{16}, int64_t{300}, int64_t{513}}) {
+                const int64_t lda = M + 4, ldp = N + 2, ldc = N + 3;
+                const float alpha = K % 2 ? 1.0f : -0.5f, beta = (M + K) % 3 == 0 ? 0.0f : 0.5f;
+                const auto At = uniform_values(K * lda, g), Pw = uniform_values(K * ldp, g);
+                const auto Cw0 = uniform_values(M * ldc, g);
+                std::vector<float> Cw = Cw0;
+                if (beta == 0.0f)
+                    for (int64_t i = 0; i < M; ++i)
+                        for (int64_t j = 0; j < N; ++j) Cw[static_cast<size_t>(i * ldc + j)] = std::nanf("");
+                cpu::gemm_at(M, N, K, alpha, At.data(), lda, Pw.data(), ldp, beta, Cw.data(), ldc);
+                // the same product in the contiguous form check_product reads
+                std::vector<float> A(static_cast<size_t>(M * K)), P(static_cast<size_t>(K * N)),
+                    C0(static_cast<size_t>(M * N)), C(static_cast<size_t>(M * N));
+                for (int64_t i = 0; i < M; ++i)
+                    for (int64_t k = 0; k < K; ++k) A[static_cast<size_t>(i * K + k)] = At[static_cast<size_t>(k * lda + i)];
+                for (int64_t k = 0; k < K; ++k)
+                    for (int64_t j = 0; j < N; ++j) P[static_cast<size_t>(k * N + j)] = Pw[static_cast<size_t>(k * ldp + j)];
+                for (int64_t i = 0; i < M; ++i)
+                    for (int64_t j = 0; j < N; ++j) {
+                        C0[static_cast<size_t>(i * N + j)] = Cw0[static_cast<size_t>(i * ldc + j)];
+                        C[static_cast<size_t>(i * N + j)] = Cw[static_cast<size_t>(i * ldc + j)];
+                    }
+                check_product(M, N, K, alpha, beta, A, P, C0, C);
+                for (int64_t i = 0; i < M; ++i)  // the columns between N and ldc are not C's: untouched
+                    for (int64_t j = N; j < ldc; ++j)
+                        REQUIRE(Cw[static_cast<size_t>(i * ldc + j)] == Cw0[static_cast<size_t>(i * ldc + j)]);
+                ++cases;
+            }
+    CHECK(cases == 6 * 3 * 4);
+}
+
+TEST_CASE("small_gemm: a panel packed from W^T, and rows packed in parts, give pack_panels's layout") {
+    Generator g(5);
+    const int64_t nr = cpu::panel_width();
+    for (const int64_t K : {int64_t{1}, int64_t{17}, int64_t{128}}) {
+        // W [3 nr, K] (row stride K + 1): its rows nr .. 2 nr - 1 are columns nr .. 2 nr - 1 of P = W^T [K, 3 nr]
+        const int64_t ldw = K + 1;
+        const auto W = uniform_values(3 * nr * ldw, g);
+        std::vector<float> P(static_cast<size_t>(K * 3 * nr));
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < 3 * nr; ++j) P[static_cast<size_t>(k * 3 * nr + j)] = W[static_cast<size_t>(j * ldw + k)];
+        const std::vector<float> whole = packed(K, 3 * nr, P);
+        std::vector<float> panel(static_cast<size_t>(K * nr));
+        cpu::pack_panel_transposed(K, W.data() + nr * ldw, ldw, panel.data());
+        for (int64_t i = 0; i < K * nr; ++i)
+            REQUIRE(panel[static_cast<size_t>(i)] == whole[static_cast<size_t>(K * nr + i)]);
+    }
+    for (const int64_t N : {2 * nr, 2 * nr + 5, int64_t{3}}) {  // whole panels, and the row-major right edge
+        const int64_t K = 37;
+        const auto P = uniform_values(K * N, g);
+        std::vector<float> parts(P.size(), -1.0f);
+        for (const auto& [k0, k1] : {std::array<int64_t, 2>{0, 10}, {10, 11}, {11, 11}, {11, K}})
+            cpu::pack_panel_rows(K, N, P.data(), parts.data(), k0, k1);
+        REQUIRE(parts == packed(K, N, P));
+    }
+}

@@ -75,16 +75,28 @@ inline bool rnn_row_active(const int64_t* lengths, int64_t b, int64_t t) { retur
 struct CpuRnn {
     // ==== the whole time loop =================================================================================
     /// Runs the forward time loop of s (see RnnSteps), or returns false where it does not apply (then the caller
-    /// runs its own step loop): not float with the panel layout, or H not a multiple of the panel width.
+    /// runs its own step loop): not float with the panel layout, or H not a multiple of the panel width. Each
+    /// thread packs the panels of its own columns of W_ih^T and W_hh^T (no other thread reads them) and, per
+    /// step, computes those columns of x_t W_ih^T, adds the biases and h_prev W_hh^T.
     template <class T>
     static bool rnn_steps_forward(const RnnSteps<T>& s) {
         if constexpr (!cpu::panel_layout<T>()) {
             static_cast<void>(s);
             return false;
         } else {
-            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H;
-            return split_units(s, GH, H, [&](int64_t u0, int64_t u1, int64_t parts) {
+            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H, I = s.input;
+            return split_units(s, GH, H + I, [&](int64_t u0, int64_t u1, int64_t, int64_t parts) {
                 constexpr int64_t nr = cpu::panel_width();
+                const int64_t n = u1 - u0;
+                // this part's columns q H + [u0, u1) of each gate block q: local column c = q n + (u - u0)
+                T* const ih = cpu::scratch<T, 2>().get(G * n * (I + H));
+                T* const hh = ih + G * n * I;
+                for (int64_t q = 0; q < G; ++q)
+                    for (int64_t u = u0; u < u1; u += nr) {
+                        const int64_t col = q * H + u, c = q * n + (u - u0);
+                        if (I > 0) cpu::pack_panel_transposed(I, s.w_ih + col * I, I, ih + c * I);
+                        cpu::pack_panel_transposed(H, s.w_hh + col * H, H, hh + c * H);
+                    }
                 for (int64_t k = 0; k < s.steps; ++k) {
                     const int64_t t = s.reverse ? s.steps - 1 - k : k;
                     const int64_t in_row = s.reverse ? t + 1 : t, out_row = s.reverse ? t : t + 1;
@@ -92,15 +104,26 @@ struct CpuRnn {
                     T* hn = s.hs + out_row * BH;
                     T* g = s.gates + t * B * GH;
                     T* yt = s.y + t * BH;
-                    T* target = G == 3 ? s.hg + t * B * GH : g;  // += h_prev W_hh^T, this part's columns
+                    T* hgt = G == 3 ? s.hg + t * B * GH : nullptr;
                     for (int64_t q = 0; q < G; ++q)
-                        for (int64_t u = u0; u < u1; u += nr)  // panel (q H + u) / nr of W_hh^T
-                            cpu::gemm_panel(B, H, T(1), hp, H, s.packed + (q * H + u) * H, T(1), target + q * H + u, GH);
+                        for (int64_t u = u0; u < u1; u += nr) {
+                            const int64_t col = q * H + u, c = q * n + (u - u0);
+                            if (I > 0)  // x_t W_ih^T
+                                cpu::gemm_panel(B, I, T(1), s.x + t * B * I, I, ih + c * I, T(0), g + col, GH);
+                            add_bias_columns(B, GH, g + col, s.b_ih ? s.b_ih + col : nullptr,
+                                             G != 3 && s.b_hh ? s.b_hh + col : nullptr, I > 0);
+                            if (G == 3) {  // h_prev W_hh^T + b_hh apart
+                                cpu::gemm_panel(B, H, T(1), hp, H, hh + c * H, T(0), hgt + col, GH);
+                                add_bias_columns(B, GH, hgt + col, s.b_hh ? s.b_hh + col : nullptr, nullptr, true);
+                            } else {
+                                cpu::gemm_panel(B, H, T(1), hp, H, hh + c * H, T(1), g + col, GH);
+                            }
+                        }
                     if (G == 4)
                         lstm_units_forward(B, H, u0, u1, t, s.lengths, hp,
                                            static_cast<const T*>(s.cs + in_row * BH), g, hn, s.cs + out_row * BH, yt);
                     else if (G == 3)
-                        gru_units_forward(B, H, u0, u1, t, s.lengths, hp, g, static_cast<const T*>(target), hn, yt);
+                        gru_units_forward(B, H, u0, u1, t, s.lengths, hp, g, static_cast<const T*>(hgt), hn, yt);
                     else
                         rnn_units_forward(B, H, u0, u1, t, s.lengths, s.relu, hp, g, hn, yt);
                     sync_parts(parts);  // the new state, whole, before any part's next product reads it
@@ -108,17 +131,28 @@ struct CpuRnn {
             });
         }
     }
-    /// Runs the backward time loop of s (see RnnSteps; s.packed is W_hh packed), or returns false where
-    /// rnn_steps_forward would.
+    /// Runs the backward time loop of s (see RnnSteps), or returns false where rnn_steps_forward would. Each
+    /// thread packs the panels of W_hh for its own units, and its share of the rows of W_ih (packed whole,
+    /// for dx). Per step, after the barrier, a thread adds its units' columns of dG_h W_hh to dh. After the
+    /// last step, each computes its share of the rows of dx = dG W_ih and its units' rows of dW_ih = dG^T x
+    /// and dW_hh = dG_h^T h_prev (all steps at once, so the right operands stay in cache across rows).
     template <class T>
     static bool rnn_steps_backward(const RnnSteps<T>& s) {
         if constexpr (!cpu::panel_layout<T>()) {
             static_cast<void>(s);
             return false;
         } else {
-            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H;
-            return split_units(s, H, GH, [&](int64_t u0, int64_t u1, int64_t parts) {
+            const int64_t B = s.batch, H = s.hidden, G = s.gate_count, GH = G * H, BH = B * H, I = s.input;
+            const bool dx = s.dx != nullptr && I > 0;
+            T* const wih = dx ? cpu::scratch<T, 3>().get(GH * I) : nullptr;  // W_ih [GH, I] packed, shared
+            return split_units(s, H, GH + (dx ? I : 0), [&](int64_t u0, int64_t u1, int64_t p, int64_t parts) {
                 constexpr int64_t nr = cpu::panel_width();
+                T* const wp = cpu::scratch<T, 2>().get(GH * (u1 - u0));  // panel u / nr of W_hh at (u - u0) GH
+                for (int64_t u = u0; u < u1; u += nr) cpu::pack_panel(GH, s.w_hh + u, H, wp + (u - u0) * GH);
+                if (dx) {
+                    cpu::pack_panel_rows(GH, I, s.w_ih, wih, GH * p / parts, GH * (p + 1) / parts);
+                    sync_parts(parts);  // W_ih packed whole before any part reads it
+                }
                 for (int64_t k = s.steps - 1; k >= 0; --k) {
                     const int64_t t = s.reverse ? s.steps - 1 - k : k;
                     const int64_t in_row = s.reverse ? t + 1 : t;
@@ -135,9 +169,28 @@ struct CpuRnn {
                     else
                         rnn_units_backward(B, H, u0, u1, t, s.lengths, s.relu, g, dyt, s.dh, dgt);
                     sync_parts(parts);  // every unit's gate gradients, before this part's columns of the product
-                    for (int64_t u = u0; u < u1; u += nr)  // dh += dG_h W_hh, this part's units (panel u / nr)
-                        cpu::gemm_panel(B, GH, T(1), static_cast<const T*>(dght), GH, s.packed + u * GH, T(1),
+                    for (int64_t u = u0; u < u1; u += nr)  // dh += dG_h W_hh, this part's units
+                        cpu::gemm_panel(B, GH, T(1), static_cast<const T*>(dght), GH, wp + (u - u0) * GH, T(1),
                                         s.dh + u, H);
+                }
+                // Over all steps at once, each part its share: rows of dx, its units' rows of dW_ih and dW_hh.
+                const int64_t rows = s.steps * B;
+                if (dx) {  // dx = dG W_ih (or +=), once dG is whole
+                    sync_parts(parts);
+                    const int64_t r0 = rows * p / parts, r1 = rows * (p + 1) / parts;
+                    if (r1 > r0)
+                        cpu::gemm_panels(r1 - r0, I, GH, T(1), static_cast<const T*>(s.dg + r0 * GH), wih,
+                                         s.dx_accumulate ? T(1) : T(0), s.dx + r0 * I);
+                }
+                const T* h_prev = s.hs + (s.reverse ? BH : 0);  // every step's h_prev, in time order
+                for (int64_t q = 0; q < G; ++q) {  // this part's columns of dG are its own: no barrier
+                    const int64_t r = q * H + u0;
+                    if (s.dw_ih && I > 0)  // dW_ih = dG^T x
+                        cpu::gemm_at(u1 - u0, I, rows, T(1), s.dg + r, GH, s.x, I, s.dw_ih_accumulate ? T(1) : T(0),
+                                     s.dw_ih + r * I, I);
+                    if (s.dw_hh)  // dW_hh = dG_h^T h_prev
+                        cpu::gemm_at(u1 - u0, H, rows, T(1), s.dgh + r, GH, h_prev, H,
+                                     s.dw_hh_accumulate ? T(1) : T(0), s.dw_hh + r * H, H);
                 }
             });
         }
@@ -392,16 +445,32 @@ struct CpuRnn {
     }
 
 private:
+    /// Adds the bias rows to the NR columns of B rows of C (row stride ldc): c[b, j] += b1[j] + b2[j], either
+    /// bias null for none; without `accumulate`, c = the biases (0 for none) instead.
+    template <class T>
+    static void add_bias_columns(int64_t B, int64_t ldc, T* c, const std::type_identity_t<T>* b1,
+                                 const std::type_identity_t<T>* b2, bool accumulate) {
+        constexpr int64_t nr = cpu::panel_width();
+        T bias[nr];
+        for (int64_t j = 0; j < nr; ++j) bias[j] = (b1 ? b1[j] : T(0)) + (b2 ? b2[j] : T(0));
+        if (!accumulate) {
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t j = 0; j < nr; ++j) c[b * ldc + j] = bias[j];
+        } else if (b1 || b2) {
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t j = 0; j < nr; ++j) c[b * ldc + j] += bias[j];
+        }
+    }
     /// For a time loop whose steps each multiply [B, K] by the packed [K, N]: where H is a multiple of the
-    /// panel width, calls part(u0, u1, parts) on each of `parts` threads at once, the threads splitting the
-    /// H units in whole panels, and returns true; else returns false and calls nothing.
+    /// panel width, calls part(u0, u1, p, parts) on each of `parts` threads at once (p = 0 .. parts - 1), the
+    /// threads splitting the H units in whole panels, and returns true; else returns false and calls nothing.
     template <class T, class Part>
     static bool split_units(const RnnSteps<T>& s, int64_t N, int64_t K, const Part& part) {
         constexpr int64_t nr = cpu::panel_width();
         const int64_t blocks = s.hidden / nr;
         if (s.hidden % nr != 0 || s.batch == 0) return false;
         run_parts(step_threads(s.batch, N, K, blocks), [&](int64_t p, int64_t parts) {
-            part(blocks * p / parts * nr, blocks * (p + 1) / parts * nr, parts);
+            part(blocks * p / parts * nr, blocks * (p + 1) / parts * nr, p, parts);
         });
         return true;
     }

@@ -98,18 +98,20 @@ inline Vec splat(float x) noexcept {
 }
 
 /// One tile: MR rows of C (row stride ldc) by the NR columns of one panel, over k in [0, K). `a` is the
-/// tile's first row of A (row stride lda), `panel` the panel's rows (p[k * NR + j]). C = alpha A P + beta C.
-template <int MR>
-inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict panel,
+/// tile's first row of A (row stride lda; with TransA, A is stored transposed, [K, M], and `a` is its
+/// column of the tile's first row), `panel` the panel's rows (p[k * ldp + j]: NR for the packed layout, a
+/// matrix's row stride where the panel is read in place). C = alpha A P + beta C.
+template <int MR, bool TransA>
+inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict panel, int64_t ldp,
                  float* __restrict C, int64_t ldc, float alpha, float beta) noexcept {
     Vec acc[MR][kVectors];
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < kVectors; ++v) acc[i][v] = Vec{};
     for (int64_t k = 0; k < K; ++k) {
         Vec p[kVectors];
-        for (int v = 0; v < kVectors; ++v) p[v] = load(panel + k * kPanelWidth + v * kWidth);
+        for (int v = 0; v < kVectors; ++v) p[v] = load(panel + k * ldp + v * kWidth);
         for (int i = 0; i < MR; ++i) {
-            const Vec x = splat(a[i * lda + k]);
+            const Vec x = splat(TransA ? a[k * lda + i] : a[i * lda + k]);
             for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
         }
     }
@@ -122,26 +124,30 @@ inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float*
         }
 }
 
-/// Rows [0, M) of C for one panel, over panel rows [0, K) in chunks; A row-major with row stride lda.
+/// Rows [0, M) of C for one panel, over panel rows [0, K) in chunks; A row-major with row stride lda (with
+/// TransA: A^T, A stored [K, M]), the panel's rows ldp apart.
 /// Not inlined: on its own the compiler keeps a tile's sums and row pointers in registers.
-[[gnu::noinline]] inline void column_block(int64_t M, int64_t K, const float* A, int64_t lda, const float* panel,
-                                           float* C, int64_t ldc, float alpha, float beta) noexcept {
+template <bool TransA>
+[[gnu::noinline]] void column_block(int64_t M, int64_t K, const float* A, int64_t lda, const float* panel, int64_t ldp,
+                                    float* C, int64_t ldc, float alpha, float beta) noexcept {
+    const auto at = [&](int64_t i, int64_t k) { return TransA ? A + k * lda + i : A + i * lda + k; };
     for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
         const int64_t kc = std::min(kChunk, K - k0);
         const float b = k0 == 0 ? beta : 1.0f;  // later chunks add to the sums so far
-        const float* p = panel + k0 * kPanelWidth;
+        const float* p = panel + k0 * ldp;
         int64_t i = 0;
-        for (; i + kRows <= M; i += kRows) tile<kRows>(kc, A + i * lda + k0, lda, p, C + i * ldc, ldc, alpha, b);
-        const float* at = A + i * lda + k0;
+        for (; i + kRows <= M; i += kRows)
+            tile<kRows, TransA>(kc, at(i, k0), lda, p, ldp, C + i * ldc, ldc, alpha, b);
+        const float* a = at(i, k0);
         float* c = C + i * ldc;
         switch (M - i) {
-            case 7: tile<7>(kc, at, lda, p, c, ldc, alpha, b); break;
-            case 6: tile<6>(kc, at, lda, p, c, ldc, alpha, b); break;
-            case 5: tile<5>(kc, at, lda, p, c, ldc, alpha, b); break;
-            case 4: tile<4>(kc, at, lda, p, c, ldc, alpha, b); break;
-            case 3: tile<3>(kc, at, lda, p, c, ldc, alpha, b); break;
-            case 2: tile<2>(kc, at, lda, p, c, ldc, alpha, b); break;
-            case 1: tile<1>(kc, at, lda, p, c, ldc, alpha, b); break;
+            case 7: tile<7, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
+            case 6: tile<6, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
+            case 5: tile<5, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
+            case 4: tile<4, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
+            case 3: tile<3, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
+            case 2: tile<2, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
+            case 1: tile<1, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
             default: break;
         }
     }
@@ -161,10 +167,12 @@ inline void run_panels(int64_t M, int64_t N, int64_t K, float alpha, const float
     if (threads > 1) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t b = 0; b < blocks; ++b) column_block(M, K, A, K, packed + b * K * nr, C + b * nr, N, alpha, beta);
+        for (int64_t b = 0; b < blocks; ++b)
+            column_block<false>(M, K, A, K, packed + b * K * nr, nr, C + b * nr, N, alpha, beta);
 #endif
     } else {
-        for (int64_t b = 0; b < blocks; ++b) column_block(M, K, A, K, packed + b * K * nr, C + b * nr, N, alpha, beta);
+        for (int64_t b = 0; b < blocks; ++b)
+            column_block<false>(M, K, A, K, packed + b * K * nr, nr, C + b * nr, N, alpha, beta);
     }
     if (edge > 0) {
         const float* e = packed + blocks * K * nr;
@@ -183,16 +191,38 @@ inline void run_panels(int64_t M, int64_t N, int64_t K, float alpha, const float
 /// The float vector width the kernel was compiled for (4, 8 or 16).
 [[nodiscard]] constexpr int small_gemm_width() noexcept { return small_gemm_detail::kWidth; }
 
-/// Packs P [K, N] (row-major) into the panel layout (see the file comment); `packed` holds K * N values.
-inline void pack_panels(int64_t K, int64_t N, const float* P, float* packed) noexcept {
+/// One panel of the layout, for the NR columns of P = W^T that are rows 0 .. NR-1 of W (row-major, row stride
+/// ldw, K columns): panel[k * NR + j] = W[j * ldw + k]. For callers that pack only the panels they use
+/// (cpu/rnn.hpp: each thread its own units' columns of W_ih^T and W_hh^T, read from the weights as stored).
+inline void pack_panel_transposed(int64_t K, const float* __restrict W, int64_t ldw, float* __restrict panel) noexcept {
+    constexpr int64_t nr = small_gemm_detail::kPanelWidth, kb = 16;
+    for (int64_t k0 = 0; k0 < K; k0 += kb) {  // 16 columns of W at a time: rows read in runs, panel rows warm
+        const int64_t k1 = std::min(K, k0 + kb);
+        for (int64_t j = 0; j < nr; ++j)
+            for (int64_t k = k0; k < k1; ++k) panel[k * nr + j] = W[j * ldw + k];
+    }
+}
+/// One panel of the layout from P itself (row-major, row stride ldp): panel[k * NR + j] = P[k * ldp + j].
+inline void pack_panel(int64_t K, const float* __restrict P, int64_t ldp, float* __restrict panel) noexcept {
+    constexpr int64_t nr = small_gemm_detail::kPanelWidth;
+    for (int64_t k = 0; k < K; ++k) std::memcpy(panel + k * nr, P + k * ldp, nr * sizeof(float));
+}
+
+/// Rows [k0, k1) of P [K, N] (row-major) into their places in the panel layout of the whole P, so that
+/// threads can pack one P together, each its own rows.
+inline void pack_panel_rows(int64_t K, int64_t N, const float* P, float* packed, int64_t k0, int64_t k1) noexcept {
     constexpr int64_t nr = small_gemm_detail::kPanelWidth;
     const int64_t blocks = N / nr, edge = N - blocks * nr;
-    for (int64_t b = 0; b < blocks; ++b)
-        for (int64_t k = 0; k < K; ++k) std::memcpy(packed + (b * K + k) * nr, P + k * N + b * nr, nr * sizeof(float));
+    if (k1 <= k0) return;
+    for (int64_t b = 0; b < blocks; ++b) pack_panel(k1 - k0, P + k0 * N + b * nr, N, packed + (b * K + k0) * nr);
     float* e = packed + blocks * K * nr;
     if (edge > 0)
-        for (int64_t k = 0; k < K; ++k)
+        for (int64_t k = k0; k < k1; ++k)
             std::memcpy(e + k * edge, P + k * N + blocks * nr, static_cast<size_t>(edge) * sizeof(float));
+}
+/// Packs P [K, N] (row-major) into the panel layout (see the file comment); `packed` holds K * N values.
+inline void pack_panels(int64_t K, int64_t N, const float* P, float* packed) noexcept {
+    pack_panel_rows(K, N, P, packed, 0, K);
 }
 
 /// The columns of one panel of the layout (NR): 2 vectors.
@@ -206,7 +236,28 @@ inline void pack_panels(int64_t K, int64_t N, const float* P, float* packed) noe
 /// split a product's columns between threads themselves (cpu/rnn.hpp). K > 0.
 inline void gemm_panel(int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const float* panel, float beta,
                        float* C, int64_t ldc) noexcept {
-    if (M > 0) small_gemm_detail::column_block(M, K, A, lda, panel, C, ldc, alpha, beta);
+    if (M > 0) small_gemm_detail::column_block<false>(M, K, A, lda, panel, panel_width(), C, ldc, alpha, beta);
+}
+
+/// C[M, N] (row stride ldc) = alpha A^T P + beta C on the calling thread, with A stored [K, M] (row stride
+/// lda) and P [K, N] (row stride ldp) read as they lie, unpacked: a weight gradient summed over many rows
+/// (dW = dG^T Z, cpu/rnn.hpp), where each thread computes its own rows of C. The panel kernel, each panel
+/// read from where it lies (a chunk of 256 of its rows is reused by every tile of rows from the L2 cache);
+/// the columns past the last whole panel by a plain loop. beta = 0 ignores C's contents.
+inline void gemm_at(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* P,
+                    int64_t ldp, float beta, float* C, int64_t ldc) noexcept {
+    constexpr int64_t nr = small_gemm_detail::kPanelWidth;
+    if (M <= 0 || N <= 0) return;
+    const int64_t blocks = K > 0 ? N / nr : 0;
+    for (int64_t b = 0; b < blocks; ++b)
+        small_gemm_detail::column_block<true>(M, K, A, lda, P + b * nr, ldp, C + b * nr, ldc, alpha, beta);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = blocks * nr; j < N; ++j) {
+            float s = 0.0f;
+            for (int64_t k = 0; k < K; ++k) s += A[k * lda + i] * P[k * ldp + j];
+            float& c = C[i * ldc + j];
+            c = beta == 0.0f ? alpha * s : alpha * s + beta * c;
+        }
 }
 
 /// C[M, N] = alpha A[M, K] P + beta C with P packed by pack_panels; A and C row-major and contiguous.
