@@ -14,7 +14,9 @@
 ///    no per-step tensors, no per-step graph nodes.
 ///  - a backend may run the whole time loop in one call instead (backend::RnnSteps): the CPU does for floats
 ///    in its packed layout (FMA targets, OpenMP programs), where the threads share every step, each owning a
-///    range of hidden units, with one barrier per step (backend/cpu/rnn.hpp). Same sums, same bits.
+///    range of hidden units, with one barrier per step (backend/cpu/rnn.hpp). There each step's input
+///    projection and biases, and after the last step dx and the weight gradients, are computed inside the
+///    loop too, by the threads already running it. Results do not depend on the thread count.
 ///
 /// Variable-length batches follow torch.nn.utils.rnn.pack_padded_sequence: with lengths, row b runs steps
 /// 0 .. lengths[b]-1 only; its outputs past that are 0, its final state is the state after its own last
