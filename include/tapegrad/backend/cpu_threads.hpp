@@ -69,6 +69,15 @@
 #include <sched.h>
 #endif
 
+/// 1 where float products use tapegrad's own panel kernel (backend/cpu/small_gemm.hpp: the recurrent
+/// layers' time loop, and CpuBlas::gemm's products of whole panels under 8M multiply-adds): targets with FMA
+/// and 8-float vectors or wider, in programs built with OpenMP. Else 0.
+#if defined(__FMA__) && defined(__AVX__) && defined(_OPENMP)
+#define TAPEGRAD_PANEL_KERNEL 1
+#else
+#define TAPEGRAD_PANEL_KERNEL 0
+#endif
+
 namespace tapegrad {
 
 namespace detail {
@@ -493,7 +502,8 @@ inline void set_num_threads(int n) {
 /// One line that says how matrix products run: the BLAS or Eigen, which kernels and who chose them, and
 /// the threads. For a program to print once, e.g.
 /// `matrix products: OpenBLAS 0.3.21 (OpenMP), Cooperlake kernels chosen by OpenBLAS; threads: up to 2
-/// (all cores, fewer while other programs keep them busy), one per 4M multiply-adds`.
+/// (all cores, fewer while other programs keep them busy), one per 4M multiply-adds` (and, where
+/// TAPEGRAD_PANEL_KERNEL, which products tapegrad's own kernel runs instead).
 [[nodiscard]] inline std::string blas_info() {
     std::string s = "matrix products: " + detail::blas_kernels_line() + "; threads: ";
     if (!detail::products_can_thread()) return s + "1 (no OpenMP runtime and no threaded BLAS in this program)";
@@ -507,7 +517,10 @@ inline void set_num_threads(int n) {
         s += std::string(" (") + env + ")";
     else
         s += " (all cores, fewer while other programs keep them busy)";
-    return s + ", one per 4M multiply-adds";
+    s += ", one per 4M multiply-adds";
+    if constexpr (TAPEGRAD_PANEL_KERNEL != 0)
+        s += "; float products of whole panels under 8M multiply-adds: tapegrad's panel kernel, one thread per 128K";
+    return s;
 }
 
 }  // namespace tapegrad

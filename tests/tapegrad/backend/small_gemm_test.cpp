@@ -189,3 +189,41 @@ TEST_CASE("small_gemm: a panel packed from W^T, and rows packed in parts, give p
         REQUIRE(parts == packed(K, N, P));
     }
 }
+
+TEST_CASE("small_gemm: gemm_general (CpuBlas::gemm's panel path) for every transpose, on one thread and two") {
+    // the shapes CpuBlas::gemm hands it in FMA builds (whole panels of columns, under 8M multiply-adds): an
+    // output layer's three products and odd sizes; the same bits on one thread and on two.
+    Generator g(31);
+    const int64_t nr = cpu::panel_width();
+    for (const auto& [M, N, K] : {std::array<int64_t, 3>{512, 2 * nr, 128}, {64, 4 * nr, 512}, {17, nr, 300},
+                                  {3, 3 * nr, 1}}) {
+        CHECK(cpu::panel_product(M, N, K));
+        for (const bool ta : {false, true})
+            for (const bool tb : {false, true}) {
+                CAPTURE(M);
+                CAPTURE(N);
+                CAPTURE(K);
+                CAPTURE(ta);
+                CAPTURE(tb);
+                const auto A = uniform_values(M * K, g), P = uniform_values(K * N, g), C0 = uniform_values(M * N, g);
+                // the operands as gemm reads them when transposed
+                std::vector<float> As = A, Ps = P;
+                if (ta)
+                    for (int64_t i = 0; i < M; ++i)
+                        for (int64_t k = 0; k < K; ++k) As[static_cast<size_t>(k * M + i)] = A[static_cast<size_t>(i * K + k)];
+                if (tb)
+                    for (int64_t k = 0; k < K; ++k)
+                        for (int64_t j = 0; j < N; ++j) Ps[static_cast<size_t>(j * K + k)] = P[static_cast<size_t>(k * N + j)];
+                std::vector<float> C1 = C0, C2 = C0;
+                tapegrad::set_num_threads(1);
+                cpu::gemm_general(ta, tb, M, N, K, 0.5f, As.data(), Ps.data(), 1.0f, C1.data());
+                tapegrad::set_num_threads(2);
+                cpu::gemm_general(ta, tb, M, N, K, 0.5f, As.data(), Ps.data(), 1.0f, C2.data());
+                tapegrad::set_num_threads(0);
+                check_product(M, N, K, 0.5f, 1.0f, A, P, C0, C1);
+                REQUIRE(C1 == C2);
+            }
+    }
+    CHECK_FALSE(cpu::panel_product(64, nr + 1, 64));       // a partial panel: BLAS
+    CHECK_FALSE(cpu::panel_product(1024, 1024, 1024));     // large: BLAS, with its own blocking and threads
+}

@@ -3,7 +3,9 @@
 /// The CPU backend's matrix product (family `BlasFamily`, backend/contract.hpp), through Eigen (and
 /// OpenBLAS where the build routes Eigen's products there), and the repeated products with one fixed right
 /// operand that a recurrent layer runs at every time step (pack_right once, gemm_packed per step: the
-/// kernel of cpu/small_gemm.hpp where the target has FMA). Twin: backend/cuda/blas.hpp (cuBLAS).
+/// kernel of cpu/small_gemm.hpp where the target has FMA). Where that kernel is built
+/// (TAPEGRAD_PANEL_KERNEL), it also runs the float products that a BLAS runs on one thread and that fill
+/// whole panels of columns (cpu::panel_product), split between threads. Twin: backend/cuda/blas.hpp (cuBLAS).
 
 #include <tapegrad/backend/cpu/memory.hpp>
 #include <tapegrad/backend/cpu/small_gemm.hpp>
@@ -33,6 +35,9 @@ struct CpuBlas {
             else
                 c *= beta;
             return;
+        }
+        if constexpr (cpu::panel_layout<T>()) {
+            if (cpu::panel_product(M, N, K)) return cpu::gemm_general(trans_a, trans_b, M, N, K, alpha, A, B, beta, C);
         }
         const Map a(A, trans_a ? K : M, trans_a ? M : K);
         const Map b(B, trans_b ? N : K, trans_b ? K : N);
