@@ -195,8 +195,9 @@ TEST_CASE("small_gemm: gemm_general (CpuBlas::gemm's panel path) for every trans
     // output layer's three products and odd sizes; the same bits on one thread and on two.
     Generator g(31);
     const int64_t nr = cpu::panel_width();
-    for (const auto& [M, N, K] : {std::array<int64_t, 3>{512, 2 * nr, 128}, {64, 4 * nr, 512}, {17, nr, 300},
-                                  {3, 3 * nr, 1}}) {
+    for (const auto& shape : {std::array<int64_t, 3>{512, 2 * nr, 128}, {64, 4 * nr, 512}, {17, nr, 300},
+                              {3, 3 * nr, 1}}) {
+        const int64_t M = shape[0], N = shape[1], K = shape[2];  // not a structured binding: CAPTURE's lambda
         CHECK(cpu::panel_product(M, N, K));
         for (const bool ta : {false, true})
             for (const bool tb : {false, true}) {
