@@ -88,7 +88,24 @@ Tensor<T, D> flatten(const Tensor<T, D>& x, int start = 0, int end = -1) {
     return reshape(x, detail::flatten_target(s, start, end));
 }
 
-/// Swaps two axes (a copy into the new row-major layout). Backward swaps the gradient back.
+namespace detail {
+/// The strided_copy plan that writes a contiguous tensor of shape `from` as its transpose (axes a and b
+/// swapped), row-major.
+inline backend::Strided swap_axes_plan(const Shape& from, int a, int b) {
+    const auto in_strides = contiguous_strides(from);
+    backend::Strided p;
+    p.rank = from.rank();
+    for (int i = 0; i < from.rank(); ++i) {
+        const int src = i == a ? b : (i == b ? a : i);
+        p.dims[static_cast<size_t>(i)] = from[src];
+        p.sa[static_cast<size_t>(i)] = in_strides[static_cast<size_t>(src)];
+    }
+    return p;
+}
+}  // namespace detail
+
+/// Swaps two axes (a copy into the new row-major layout). Backward swaps the gradient back (written straight
+/// into a fresh gradient buffer, else added).
 template <Scalar T, Device D>
 Tensor<T, D> transpose(const Tensor<T, D>& x, int axis0, int axis1) {
     using B = backend::Ops<D>;
@@ -97,19 +114,20 @@ Tensor<T, D> transpose(const Tensor<T, D>& x, int axis0, int axis1) {
     Shape out = s;
     out[a] = s[b];
     out[b] = s[a];
-    const auto in_strides = contiguous_strides(s);
-    backend::Strided p;
-    p.rank = s.rank();
-    for (int i = 0; i < s.rank(); ++i) {
-        p.dims[static_cast<size_t>(i)] = out[i];
-        const int src = i == a ? b : (i == b ? a : i);
-        p.sa[static_cast<size_t>(i)] = in_strides[static_cast<size_t>(src)];
-    }
+    const backend::Strided p = detail::swap_axes_plan(s, a, b);
     Tensor<T, D> y = Tensor<T, D>::empty(out);
     B::strided_copy(p, x.data_ptr(), y.data_ptr());
     if (detail::needs_grad(x)) {
         detail::record(
-            y, "transpose", {&x}, [x, p](const Tensor<T, D>& dy) { B::strided_add(p, dy.data_ptr(), detail::grad_buffer(x)); },
+            y, "transpose", {&x},
+            [x, p, out, a, b](const Tensor<T, D>& dy) {
+                bool fresh = false;
+                T* dx = detail::grad_buffer_for_overwrite(x, fresh);
+                if (fresh)
+                    B::strided_copy(detail::swap_axes_plan(out, a, b), dy.data_ptr(), dx);
+                else
+                    B::strided_add(p, dy.data_ptr(), dx);
+            },
             [x, a, b](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
                 if (g.wants(x)) g.add(x, transpose(dy, a, b));
             });
@@ -201,8 +219,17 @@ Tensor<T, D> slice(const Tensor<T, D>& x, int axis, int64_t start, int64_t end) 
         detail::record(
             y, "slice", {&x},
             [x, sp, b0, e0](const Tensor<T, D>& dy) {
-                B::copy_axis_block(sp.outer, e0 - b0, sp.inner, 0, e0 - b0, dy.data_ptr(), sp.n, b0,
-                                   detail::grad_buffer(x), true);
+                bool fresh = false;
+                T* dx = detail::grad_buffer_for_overwrite(x, fresh);
+                if (fresh) {  // zeros around the block (only the margins when it is one run), then the block
+                    if (sp.outer == 1) {
+                        B::fill(b0 * sp.inner, T(0), dx);
+                        B::fill((sp.n - e0) * sp.inner, T(0), dx + e0 * sp.inner);
+                    } else {
+                        B::fill(x.numel(), T(0), dx);
+                    }
+                }
+                B::copy_axis_block(sp.outer, e0 - b0, sp.inner, 0, e0 - b0, dy.data_ptr(), sp.n, b0, dx, !fresh);
             },
             [x, a, b0, e0](const Tensor<T, D>& dy, detail::GradSink<T, D>& g) {
                 if (!g.wants(x)) return;  // dx = dy padded with zeros along the axis
