@@ -279,6 +279,13 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                     back.dw_hh = detail::grad_buffer_for_overwrite(w_hh, fresh);
                     back.dw_hh_accumulate = !fresh;
                 }
+                // the column sums of dG and (a GRU's) dG_h, for the biases
+                const bool bias_grads = detail::wants_grad(b_ih) || detail::wants_grad(b_hh);
+                Tensor<T, D> db = bias_grads ? Tensor<T, D>::empty({gru ? 2 * GH : GH}) : Tensor<T, D>{};
+                if (bias_grads) {
+                    back.db = db.data_ptr();
+                    back.dbh = gru ? db.data_ptr() + GH : nullptr;
+                }
                 bool looped_back = false;
                 if constexpr (requires { Bk::rnn_steps_backward(back); })
                     looped_back = packed && Bk::rnn_steps_backward(back);
@@ -323,17 +330,19 @@ Tensor<T, D> rnn_layer(RnnMode mode, const Tensor<T, D>& x, const Tensor<T, D>& 
                 if (back.dw_hh != nullptr && !looped_back)
                     Bk::gemm(true, false, GH, H, rows, T(1), dgh.data_ptr(), hs.data_ptr() + prev_block * BH,
                              beta(back.dw_hh_accumulate), back.dw_hh);
-                if (!gru && detail::wants_grad(b_ih) && detail::wants_grad(b_hh)) {
-                    // one bias gradient for both (dG_h is dG): the column sums once, given to each
-                    Tensor<T, D> db = Tensor<T, D>::zeros({GH});
-                    Bk::add_column_sums(rows, GH, dg.data_ptr(), db.data_ptr());
-                    for (const Tensor<T, D>* b : {&b_ih, &b_hh}) {
-                        T* g = detail::grad_buffer_for_overwrite(*b, fresh);
-                        if (fresh) Bk::copy(GH, db.data_ptr(), g); else Bk::axpy(GH, T(1), db.data_ptr(), g);
+                if (bias_grads) {  // db = column sums of dG (b_ih), of dG_h (b_hh: dG itself but in a GRU)
+                    if (!looped_back) {
+                        Bk::fill(db.numel(), T(0), db.data_ptr());
+                        Bk::add_column_sums(rows, GH, dg.data_ptr(), db.data_ptr());
+                        if (gru) Bk::add_column_sums(rows, GH, dgh.data_ptr(), db.data_ptr() + GH);
                     }
-                } else {
-                    if (detail::wants_grad(b_ih)) Bk::add_column_sums(rows, GH, dg.data_ptr(), detail::grad_buffer(b_ih));
-                    if (detail::wants_grad(b_hh)) Bk::add_column_sums(rows, GH, dgh.data_ptr(), detail::grad_buffer(b_hh));
+                    const T* sums[] = {db.data_ptr(), db.data_ptr() + (gru ? GH : 0)};
+                    const Tensor<T, D>* biases[] = {&b_ih, &b_hh};
+                    for (int i = 0; i < 2; ++i) {
+                        if (!detail::wants_grad(*biases[i])) continue;
+                        T* g = detail::grad_buffer_for_overwrite(*biases[i], fresh);
+                        if (fresh) Bk::copy(GH, sums[i], g); else Bk::axpy(GH, T(1), sums[i], g);
+                    }
                 }
             });
     }

@@ -46,6 +46,8 @@ struct RnnSteps {
     T* dw_ih = nullptr;  ///< [G*H, input]: dG^T x
     T* dw_hh = nullptr;  ///< [G*H, H]: dG_h^T h_prev, over every step's h_prev
     bool dx_accumulate = false, dw_ih_accumulate = false, dw_hh_accumulate = false;
+    T* db = nullptr;   ///< [G*H]: the column sums of dG (b_ih's gradient), written
+    T* dbh = nullptr;  ///< [G*H]: the column sums of dG_h (b_hh's; a GRU's differ), written
 };
 
 }  // namespace tapegrad::backend

@@ -31,6 +31,7 @@
 /// Float gates use the vectorised tanh of backend/cpu/elementwise.hpp (sigmoid(x) = (1 + tanh(x/2)) / 2);
 /// double uses std::tanh and std::exp (the reference that gradcheck relies on).
 
+#include <tapegrad/backend/common/accumulate.hpp>
 #include <tapegrad/backend/common/functors.hpp>
 #include <tapegrad/backend/common/rnn_steps.hpp>
 #include <tapegrad/backend/cpu/elementwise.hpp>
@@ -40,6 +41,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -93,13 +95,21 @@ struct CpuRnn {
                 constexpr int64_t nr = cpu::panel_width();
                 const int64_t n = u1 - u0;
                 // this part's columns q H + [u0, u1) of each gate block q: local column c = q n + (u - u0)
-                T* const ih = cpu::scratch<T, 2>().get(G * n * (I + H));
+                T* const ih = cpu::scratch<T, 2>().get(G * n * (I + H + 2));
                 T* const hh = ih + G * n * I;
+                // the biases of its columns: b_ih (+ b_hh, added once here, except in a GRU) and a GRU's b_hh
+                T* const bx = hh + G * n * H;
+                T* const bh = bx + G * n;
+                const bool bias = s.b_ih != nullptr;
                 for (int64_t q = 0; q < G; ++q)
                     for (int64_t u = u0; u < u1; u += nr) {
                         const int64_t col = q * H + u, c = q * n + (u - u0);
                         if (I > 0) cpu::pack_panel_transposed(I, s.w_ih + col * I, I, ih + c * I);
                         cpu::pack_panel_transposed(H, s.w_hh + col * H, H, hh + c * H);
+                        for (int64_t j = 0; j < nr && bias; ++j) {
+                            bx[c + j] = G == 3 ? s.b_ih[col + j] : s.b_ih[col + j] + s.b_hh[col + j];
+                            bh[c + j] = s.b_hh[col + j];
+                        }
                     }
                 for (int64_t k = 0; k < s.steps; ++k) {
                     const int64_t t = s.reverse ? s.steps - 1 - k : k;
@@ -109,18 +119,18 @@ struct CpuRnn {
                     T* g = s.gates + t * B * GH;
                     T* yt = s.y + t * BH;
                     T* hgt = G == 3 ? s.hg + t * B * GH : nullptr;
+                    const T* xt = s.x + t * B * I;
                     for (int64_t q = 0; q < G; ++q)
                         for (int64_t u = u0; u < u1; u += nr) {
                             const int64_t col = q * H + u, c = q * n + (u - u0);
-                            if (I > 0)  // x_t W_ih^T
-                                cpu::gemm_panel(B, I, T(1), s.x + t * B * I, I, ih + c * I, T(0), g + col, GH);
-                            add_bias_columns(B, GH, g + col, s.b_ih ? s.b_ih + col : nullptr,
-                                             G != 3 && s.b_hh ? s.b_hh + col : nullptr, I > 0);
-                            if (G == 3) {  // h_prev W_hh^T + b_hh apart
-                                cpu::gemm_panel(B, H, T(1), hp, H, hh + c * H, T(0), hgt + col, GH);
-                                add_bias_columns(B, GH, hgt + col, s.b_hh ? s.b_hh + col : nullptr, nullptr, true);
-                            } else {
-                                cpu::gemm_panel(B, H, T(1), hp, H, hh + c * H, T(1), g + col, GH);
+                            if (G == 3) {  // x_t W_ih^T + b_ih, and h_prev W_hh^T + b_hh apart
+                                cpu::gemm_panel_pair(B, I, xt, I, ih + c * I, 0, nullptr, 0, nullptr,
+                                                     bias ? bx + c : nullptr, g + col, GH);
+                                cpu::gemm_panel_pair(B, 0, nullptr, 0, nullptr, H, hp, H, hh + c * H,
+                                                     bias ? bh + c : nullptr, hgt + col, GH);
+                            } else {  // x_t W_ih^T + b_ih + b_hh + h_prev W_hh^T
+                                cpu::gemm_panel_pair(B, I, xt, I, ih + c * I, H, hp, H, hh + c * H,
+                                                     bias ? bx + c : nullptr, g + col, GH);
                             }
                         }
                     if (G == 4)
@@ -139,7 +149,8 @@ struct CpuRnn {
     /// thread packs the panels of W_hh for its own units, and its share of the rows of W_ih (packed whole,
     /// for dx). Per step, after the barrier, a thread adds its units' columns of dG_h W_hh to dh. After the
     /// last step, each computes its share of the rows of dx = dG W_ih and its units' rows of dW_ih = dG^T x
-    /// and dW_hh = dG_h^T h_prev (all steps at once, so the right operands stay in cache across rows).
+    /// and dW_hh = dG_h^T h_prev (all steps at once, so the right operands stay in cache across rows), and
+    /// its units' column sums of dG and dG_h (the biases' gradients).
     template <class T>
     static bool rnn_steps_backward(const RnnSteps<T>& s) {
         if constexpr (!cpu::panel_layout<T>()) {
@@ -195,6 +206,10 @@ struct CpuRnn {
                     if (s.dw_hh)  // dW_hh = dG_h^T h_prev
                         cpu::gemm_at(u1 - u0, H, rows, T(1), s.dgh + r, GH, h_prev, H,
                                      s.dw_hh_accumulate ? T(1) : T(0), s.dw_hh + r * H, H);
+                    for (const auto& [sums, d] : {std::pair{s.db, s.dg}, std::pair{s.dbh, s.dgh}})
+                        if (sums)  // the biases' gradients: column sums over every row (common/accumulate.hpp)
+                            row_sums(rows, u1 - u0, sums + r, false,
+                                     [d = d + r, GH](int64_t i, int64_t j) { return d[i * GH + j]; });
                 }
             });
         }
@@ -449,22 +464,6 @@ struct CpuRnn {
     }
 
 private:
-    /// Adds the bias rows to the NR columns of B rows of C (row stride ldc): c[b, j] += b1[j] + b2[j], either
-    /// bias null for none; without `accumulate`, c = the biases (0 for none) instead.
-    template <class T>
-    static void add_bias_columns(int64_t B, int64_t ldc, T* c, const std::type_identity_t<T>* b1,
-                                 const std::type_identity_t<T>* b2, bool accumulate) {
-        constexpr int64_t nr = cpu::panel_width();
-        T bias[nr];
-        for (int64_t j = 0; j < nr; ++j) bias[j] = (b1 ? b1[j] : T(0)) + (b2 ? b2[j] : T(0));
-        if (!accumulate) {
-            for (int64_t b = 0; b < B; ++b)
-                for (int64_t j = 0; j < nr; ++j) c[b * ldc + j] = bias[j];
-        } else if (b1 || b2) {
-            for (int64_t b = 0; b < B; ++b)
-                for (int64_t j = 0; j < nr; ++j) c[b * ldc + j] += bias[j];
-        }
-    }
     /// For a time loop whose steps each multiply [B, K] by the packed [K, N]: where H is a multiple of the
     /// panel width, calls part(u0, u1, p, parts) on each of `parts` threads at once (p = 0 .. parts - 1), the
     /// threads splitting the H units in whole panels, and returns true; else returns false and calls nothing.

@@ -125,6 +125,59 @@ inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float*
         }
 }
 
+/// One tile of C = bias + A1 P1 + A2 P2 (two panels, packed layout, read whole: no chunks of K): MR rows of
+/// C by NR columns; bias null for 0. Each element's sum starts at its bias, then adds A1's terms, then A2's.
+template <int MR>
+inline void tile_pair(int64_t K1, const float* __restrict a1, int64_t lda1, const float* __restrict p1, int64_t K2,
+                      const float* __restrict a2, int64_t lda2, const float* __restrict p2,
+                      const float* __restrict bias, float* __restrict C, int64_t ldc) noexcept {
+    Vec acc[MR][kVectors];
+    for (int v = 0; v < kVectors; ++v) {
+        const Vec b = bias ? load(bias + v * kWidth) : Vec{};
+        for (int i = 0; i < MR; ++i) acc[i][v] = b;
+    }
+    for (int64_t k = 0; k < K1; ++k) {
+        Vec p[kVectors];
+        for (int v = 0; v < kVectors; ++v) p[v] = load(p1 + k * kPanelWidth + v * kWidth);
+        for (int i = 0; i < MR; ++i) {
+            const Vec x = splat(a1[i * lda1 + k]);
+            for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
+        }
+    }
+    for (int64_t k = 0; k < K2; ++k) {
+        Vec p[kVectors];
+        for (int v = 0; v < kVectors; ++v) p[v] = load(p2 + k * kPanelWidth + v * kWidth);
+        for (int i = 0; i < MR; ++i) {
+            const Vec x = splat(a2[i * lda2 + k]);
+            for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
+        }
+    }
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < kVectors; ++v) store(C + i * ldc + v * kWidth, acc[i][v]);
+}
+
+/// Rows [0, M) of tile_pair's product. Not inlined, as column_block.
+[[gnu::noinline]] inline void column_block_pair(int64_t M, int64_t K1, const float* A1, int64_t lda1, const float* P1,
+                                                int64_t K2, const float* A2, int64_t lda2, const float* P2,
+                                                const float* bias, float* C, int64_t ldc) noexcept {
+    int64_t i = 0;
+    for (; i + kRows <= M; i += kRows)
+        tile_pair<kRows>(K1, A1 + i * lda1, lda1, P1, K2, A2 + i * lda2, lda2, P2, bias, C + i * ldc, ldc);
+    const float* a1 = A1 + i * lda1;
+    const float* a2 = A2 + i * lda2;
+    float* c = C + i * ldc;
+    switch (M - i) {
+        case 7: tile_pair<7>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        case 6: tile_pair<6>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        case 5: tile_pair<5>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        case 4: tile_pair<4>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        case 3: tile_pair<3>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        case 2: tile_pair<2>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        case 1: tile_pair<1>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
+        default: break;
+    }
+}
+
 /// Rows [0, M) of C for one panel, over panel rows [0, K) in chunks; A row-major with row stride lda (with
 /// TransA: A^T, A stored [K, M]), the panel's rows ldp apart.
 /// Not inlined: on its own the compiler keeps a tile's sums and row pointers in registers.
@@ -238,6 +291,18 @@ inline void pack_panels(int64_t K, int64_t N, const float* P, float* packed) noe
 inline void gemm_panel(int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const float* panel, float beta,
                        float* C, int64_t ldc) noexcept {
     if (M > 0) small_gemm_detail::column_block<false>(M, K, A, lda, panel, panel_width(), C, ldc, alpha, beta);
+}
+
+/// C[M, NR] (row stride ldc) = bias + A1[M, K1] P1 + A2[M, K2] P2 on the calling thread, for one panel of
+/// each of two packed right operands (panel pointers as for gemm_panel; K1 or K2 may be 0, its A and P then
+/// unread), bias NR values or null for 0; C is written, never read. A recurrent step's pre-activations in
+/// one pass (cpu/rnn.hpp): x_t W_ih^T + b + h_prev W_hh^T, where three passes over C cost as much again as
+/// the input projection. K1 + K2 rows of panel are read for every tile of rows, from the L2 cache when
+/// they do not fit L1.
+inline void gemm_panel_pair(int64_t M, int64_t K1, const float* A1, int64_t lda1, const float* P1, int64_t K2,
+                            const float* A2, int64_t lda2, const float* P2, const float* bias, float* C,
+                            int64_t ldc) noexcept {
+    if (M > 0) small_gemm_detail::column_block_pair(M, K1, A1, lda1, P1, K2, A2, lda2, P2, bias, C, ldc);
 }
 
 /// C[M, N] (row stride ldc) = alpha A^T P + beta C on the calling thread, with A stored [K, M] (row stride
