@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -227,4 +228,35 @@ TEST_CASE("small_gemm: gemm_general (CpuBlas::gemm's panel path) for every trans
     }
     CHECK_FALSE(cpu::panel_product(64, nr + 1, 64));       // a partial panel: BLAS
     CHECK_FALSE(cpu::panel_product(1024, 1024, 1024));     // large: BLAS, with its own blocking and threads
+}
+
+TEST_CASE("small_gemm: gemm_panel_pair = bias + A1 P1 + A2 P2 for one panel of each, either K may be 0") {
+    Generator g(77);
+    const int64_t nr = cpu::panel_width();
+    for (const int64_t M : {int64_t{1}, int64_t{8}, int64_t{17}})
+        for (const auto& ks : {std::array<int64_t, 2>{32, 128}, {5, 300}, {0, 40}, {40, 0}})
+            for (const bool with_bias : {true, false}) {
+                const int64_t K1 = ks[0], K2 = ks[1];
+                CAPTURE(M);
+                CAPTURE(K1);
+                CAPTURE(K2);
+                const auto A1 = uniform_values(M * K1, g), P1 = uniform_values(K1 * nr, g);
+                const auto A2 = uniform_values(M * K2, g), P2 = uniform_values(K2 * nr, g);
+                const auto bias = uniform_values(nr, g);
+                std::vector<float> C(static_cast<size_t>(M * nr), std::nanf(""));  // written, never read
+                cpu::gemm_panel_pair(M, K1, A1.data(), K1, packed(K1, nr, P1).data(), K2, A2.data(), K2,
+                                     packed(K2, nr, P2).data(), with_bias ? bias.data() : nullptr, C.data(), nr);
+                // as one product: [A1 | A2 | 1] times [P1; P2; bias]
+                const int64_t K = K1 + K2 + 1;
+                std::vector<float> A(static_cast<size_t>(M * K)), P(static_cast<size_t>(K * nr));
+                for (int64_t i = 0; i < M; ++i) {
+                    for (int64_t k = 0; k < K1; ++k) A[static_cast<size_t>(i * K + k)] = A1[static_cast<size_t>(i * K1 + k)];
+                    for (int64_t k = 0; k < K2; ++k) A[static_cast<size_t>(i * K + K1 + k)] = A2[static_cast<size_t>(i * K2 + k)];
+                    A[static_cast<size_t>(i * K + K - 1)] = 1.0f;
+                }
+                std::copy(P1.begin(), P1.end(), P.begin());
+                std::copy(P2.begin(), P2.end(), P.begin() + K1 * nr);
+                for (int64_t j = 0; j < nr; ++j) P[static_cast<size_t>((K - 1) * nr + j)] = with_bias ? bias[static_cast<size_t>(j)] : 0.0f;
+                check_product(M, nr, K, 1.0f, 0.0f, A, P, std::vector<float>(C.size(), 0.0f), C);
+            }
 }
