@@ -98,16 +98,15 @@ inline Vec splat(float x) noexcept {
 #endif
 }
 
-/// One tile: MR rows of C (row stride ldc) by the NR columns of one panel, over k in [0, K). `a` is the
-/// tile's first row of A (row stride lda; with TransA, A is stored transposed, [K, M], and `a` is its
-/// column of the tile's first row), `panel` the panel's rows (p[k * ldp + j]: NR for the packed layout, a
-/// matrix's row stride where the panel is read in place). C = alpha A P + beta C.
+/// acc[i] += sum over k in [0, K) of A[i, k] P[k, :] for the MR rows of a tile and the NR columns of one
+/// panel: `a` is the tile's first row of A (row stride lda; with TransA, A is stored transposed, [K, M],
+/// and `a` is its column of the tile's first row), `panel` the panel's rows (p[k * ldp + j]: NR for the
+/// packed layout, a matrix's row stride where the panel is read in place). Each k loads the panel's NR
+/// values once, broadcasts A[i, k] for each row and does MR x 2 fused multiply-adds. The one inner loop of
+/// every kernel below, inlined into each so that the sums stay in registers.
 template <int MR, bool TransA>
-inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict panel, int64_t ldp,
-                 float* __restrict C, int64_t ldc, float alpha, float beta) noexcept {
-    Vec acc[MR][kVectors];
-    for (int i = 0; i < MR; ++i)
-        for (int v = 0; v < kVectors; ++v) acc[i][v] = Vec{};
+[[gnu::always_inline]] inline void accumulate(Vec (&acc)[MR][kVectors], int64_t K, const float* __restrict a,
+                                              int64_t lda, const float* __restrict panel, int64_t ldp) noexcept {
     for (int64_t k = 0; k < K; ++k) {
         Vec p[kVectors];
         for (int v = 0; v < kVectors; ++v) p[v] = load(panel + k * ldp + v * kWidth);
@@ -116,6 +115,17 @@ inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float*
             for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
         }
     }
+}
+
+/// One tile: MR rows of C (row stride ldc) by the NR columns of one panel, over k in [0, K) (A and the panel
+/// as for accumulate). C = alpha A P + beta C.
+template <int MR, bool TransA>
+inline void tile(int64_t K, const float* __restrict a, int64_t lda, const float* __restrict panel, int64_t ldp,
+                 float* __restrict C, int64_t ldc, float alpha, float beta) noexcept {
+    Vec acc[MR][kVectors];
+    for (int i = 0; i < MR; ++i)
+        for (int v = 0; v < kVectors; ++v) acc[i][v] = Vec{};
+    accumulate<MR, TransA>(acc, K, a, lda, panel, ldp);
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < kVectors; ++v) {
             float* c = C + i * ldc + v * kWidth;
@@ -136,46 +146,37 @@ inline void tile_pair(int64_t K1, const float* __restrict a1, int64_t lda1, cons
         const Vec b = bias ? load(bias + v * kWidth) : Vec{};
         for (int i = 0; i < MR; ++i) acc[i][v] = b;
     }
-    for (int64_t k = 0; k < K1; ++k) {
-        Vec p[kVectors];
-        for (int v = 0; v < kVectors; ++v) p[v] = load(p1 + k * kPanelWidth + v * kWidth);
-        for (int i = 0; i < MR; ++i) {
-            const Vec x = splat(a1[i * lda1 + k]);
-            for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
-        }
-    }
-    for (int64_t k = 0; k < K2; ++k) {
-        Vec p[kVectors];
-        for (int v = 0; v < kVectors; ++v) p[v] = load(p2 + k * kPanelWidth + v * kWidth);
-        for (int i = 0; i < MR; ++i) {
-            const Vec x = splat(a2[i * lda2 + k]);
-            for (int v = 0; v < kVectors; ++v) acc[i][v] += x * p[v];
-        }
-    }
+    accumulate<MR, false>(acc, K1, a1, lda1, p1, kPanelWidth);
+    accumulate<MR, false>(acc, K2, a2, lda2, p2, kPanelWidth);
     for (int i = 0; i < MR; ++i)
         for (int v = 0; v < kVectors; ++v) store(C + i * ldc + v * kWidth, acc[i][v]);
+}
+
+/// f(std::integral_constant<int, MR>{}, i) for the tiles of rows [0, M): whole tiles of kRows rows from
+/// i = 0, then one tile of the rows left (fewer than kRows), each with its height as a compile-time MR.
+template <class F>
+inline void for_row_tiles(int64_t M, const F& f) {
+    int64_t i = 0;
+    for (; i + kRows <= M; i += kRows) f(std::integral_constant<int, kRows>{}, i);
+    switch (M - i) {
+        case 7: f(std::integral_constant<int, 7>{}, i); break;
+        case 6: f(std::integral_constant<int, 6>{}, i); break;
+        case 5: f(std::integral_constant<int, 5>{}, i); break;
+        case 4: f(std::integral_constant<int, 4>{}, i); break;
+        case 3: f(std::integral_constant<int, 3>{}, i); break;
+        case 2: f(std::integral_constant<int, 2>{}, i); break;
+        case 1: f(std::integral_constant<int, 1>{}, i); break;
+        default: break;
+    }
 }
 
 /// Rows [0, M) of tile_pair's product. Not inlined, as column_block.
 [[gnu::noinline]] inline void column_block_pair(int64_t M, int64_t K1, const float* A1, int64_t lda1, const float* P1,
                                                 int64_t K2, const float* A2, int64_t lda2, const float* P2,
                                                 const float* bias, float* C, int64_t ldc) noexcept {
-    int64_t i = 0;
-    for (; i + kRows <= M; i += kRows)
-        tile_pair<kRows>(K1, A1 + i * lda1, lda1, P1, K2, A2 + i * lda2, lda2, P2, bias, C + i * ldc, ldc);
-    const float* a1 = A1 + i * lda1;
-    const float* a2 = A2 + i * lda2;
-    float* c = C + i * ldc;
-    switch (M - i) {
-        case 7: tile_pair<7>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        case 6: tile_pair<6>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        case 5: tile_pair<5>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        case 4: tile_pair<4>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        case 3: tile_pair<3>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        case 2: tile_pair<2>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        case 1: tile_pair<1>(K1, a1, lda1, P1, K2, a2, lda2, P2, bias, c, ldc); break;
-        default: break;
-    }
+    for_row_tiles(M, [&](auto mr, int64_t i) {
+        tile_pair<mr()>(K1, A1 + i * lda1, lda1, P1, K2, A2 + i * lda2, lda2, P2, bias, C + i * ldc, ldc);
+    });
 }
 
 /// Rows [0, M) of C for one panel, over panel rows [0, K) in chunks; A row-major with row stride lda (with
@@ -184,26 +185,14 @@ inline void tile_pair(int64_t K1, const float* __restrict a1, int64_t lda1, cons
 template <bool TransA>
 [[gnu::noinline]] void column_block(int64_t M, int64_t K, const float* A, int64_t lda, const float* panel, int64_t ldp,
                                     float* C, int64_t ldc, float alpha, float beta) noexcept {
-    const auto at = [&](int64_t i, int64_t k) { return TransA ? A + k * lda + i : A + i * lda + k; };
     for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
         const int64_t kc = std::min(kChunk, K - k0);
         const float b = k0 == 0 ? beta : 1.0f;  // later chunks add to the sums so far
         const float* p = panel + k0 * ldp;
-        int64_t i = 0;
-        for (; i + kRows <= M; i += kRows)
-            tile<kRows, TransA>(kc, at(i, k0), lda, p, ldp, C + i * ldc, ldc, alpha, b);
-        const float* a = at(i, k0);
-        float* c = C + i * ldc;
-        switch (M - i) {
-            case 7: tile<7, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            case 6: tile<6, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            case 5: tile<5, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            case 4: tile<4, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            case 3: tile<3, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            case 2: tile<2, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            case 1: tile<1, TransA>(kc, a, lda, p, ldp, c, ldc, alpha, b); break;
-            default: break;
-        }
+        for_row_tiles(M, [&](auto mr, int64_t i) {
+            tile<mr(), TransA>(kc, TransA ? A + k0 * lda + i : A + i * lda + k0, lda, p, ldp, C + i * ldc, ldc,
+                               alpha, b);
+        });
     }
 }
 
