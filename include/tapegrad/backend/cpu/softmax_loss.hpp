@@ -6,7 +6,7 @@
 /// Twin: backend/cuda/softmax_loss.hpp (kernels in softmax_loss.cu).
 ///
 /// Float rows (the cross-entropy's, and softmax along a contiguous last axis) run in vectors: the row's
-/// max over integer keys that order like the floats, e^(x - max) by detail::exp_nonpositive (1 ulp, no libm
+/// max over integer keys that order like the floats, e^(x - max) by detail::exp_nonpositive (1.05 ulp, no libm
 /// call), the sum by sum_contiguous's lanes; the rows are split between threads when there are enough of
 /// them (cpu::batch_parts), each row computed alike on any thread count. Double keeps std::exp.
 
